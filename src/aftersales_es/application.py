@@ -1,0 +1,393 @@
+"""The application service: the only module that touches the event store.
+
+:class:`AfterSales` registers orders, runs commands on cases (loading the
+case, its order and its rule set, deciding, and saving the case's and the
+order's new events in one atomic, version-checked transaction), fires due
+deadlines in due order, and answers queries from the read models.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import RecordConflictError
+
+from . import commands as cmds
+from .base import TimedAggregate, TimedCreated, case_uuid, order_uuid
+from .case import Case, Context
+from .errors import (
+    AlreadyExistsError,
+    CaseNotFoundError,
+    ConcurrencyError,
+    DeadlineNotPendingError,
+    InvalidInputError,
+    NotFoundError,
+)
+from .events import CaseEvent
+from .money import check_currency, parse_amount
+from .order import Order
+from .projections import CASES, DEADLINES, DEDUCTIONS, Projector, utc_key
+from .rules import RuleSet, load_ruleset, parse_ruleset
+
+DEFAULT_STORE = "aftersales.db"
+
+
+class RuleSetRecorded(TimedCreated):
+    """The exact values of a rule set, stored once per digest."""
+
+    values: dict[str, Any]
+
+
+class RuleSetRecord(TimedAggregate):
+    """Keeps the values a case was applied under, whatever files say later."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+
+def ruleset_uuid(digest: str) -> UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"aftersales-ruleset:{digest}")
+
+
+def store_env(store: str | os.PathLike[str] | None) -> dict[str, str]:
+    """eventsourcing settings for a store location.
+
+    ``None`` -> ``$AFTERSALES_STORE`` or ``./aftersales.db``; ``memory`` -> a
+    private in-memory SQLite; ``postgresql://user:pw@host:port/db?schema=s``
+    -> PostgreSQL; anything else is a SQLite file path.
+    """
+    location = (
+        str(store) if store is not None else os.environ.get("AFTERSALES_STORE", DEFAULT_STORE)
+    )
+    if location in ("memory", ":memory:"):
+        name = f"file:aftersales-{uuid.uuid4().hex}?mode=memory&cache=shared"
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": name}
+    if location.startswith(("postgresql://", "postgres://")):
+        url = urlparse(location)
+        query = parse_qs(url.query)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "POSTGRES_POOL_SIZE": "5",
+        }
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(Path(location)),
+        "SQLITE_LOCK_TIMEOUT": "30",
+    }
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A deadline that a sweep fired."""
+
+    case_id: str
+    name: str
+    due: datetime
+    rule: str
+
+
+class AfterSales(Application):
+    """After-sales cases on an event store (SQLite file by default)."""
+
+    name = "aftersales"
+    max_tries = 5
+
+    def __init__(
+        self,
+        store: str | os.PathLike[str] | None = None,
+        *,
+        rulesets: Mapping[str, str | Path | RuleSet] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(env={**store_env(store), **(env or {})})
+        from .sqlstore import SqlStore
+
+        module = self.env.get("PERSISTENCE_MODULE") or ""
+        dialect = "postgres" if "postgres" in module else "sqlite"
+        self.sql = SqlStore(self.recorder.datastore, dialect)  # type: ignore[attr-defined]
+        self.projector = Projector(
+            self.sql,
+            lambda start, limit: self.recorder.select_notifications(start=start, limit=limit),
+            self.mapper.to_domain_event,
+        )
+        self._sources: dict[str, str | Path | RuleSet] = dict(rulesets or {})
+        self._settings = dict(settings or {})
+        self._by_name: dict[str, RuleSet] = {}
+        self._by_digest: dict[str, RuleSet] = {}
+
+    # ---------------------------------------------------------------- rules
+    def ruleset(self, platform: str) -> RuleSet:
+        """The rule set new cases on ``platform`` are applied under."""
+        if platform not in self._by_name:
+            source = self._sources.get(platform, platform)
+            rules = source if isinstance(source, RuleSet) else load_ruleset(source)
+            self._by_name[platform] = rules.with_overrides(self._settings)
+        rules = self._by_name[platform]
+        self._by_digest.setdefault(rules.digest, rules)
+        return rules
+
+    def ruleset_of(self, case: Case) -> RuleSet:
+        """The rule set a case was applied under (from the store, not from files)."""
+        digest = case.ruleset["digest"]
+        if digest not in self._by_digest:
+            record = self.repository.get(ruleset_uuid(digest))
+            self._by_digest[digest] = parse_ruleset(record.values, origin=f"ruleset {digest}")
+        return self._by_digest[digest]
+
+    # --------------------------------------------------------------- orders
+    def register_order(self, facts: Mapping[str, Any] | cmds.RegisterOrder) -> Order:
+        """Register an order (validated; refused if the id is taken)."""
+        o = facts if isinstance(facts, cmds.RegisterOrder) else cmds.parse_order(dict(facts))
+        check_currency(o.currency)
+        self.ruleset(o.platform)
+        amount = parse_amount(o.amount, o.currency, allow_zero=False)
+        lines = [
+            {**ln.model_dump(), "unit_price": str(parse_amount(ln.unit_price, o.currency))}
+            for ln in o.lines
+        ]
+        if order_uuid(o.id) in self.repository:
+            raise AlreadyExistsError(f"order {o.id!r} already exists")
+        order = Order.register(
+            at=o.paid_at,
+            order_id=o.id,
+            seller_id=o.seller,
+            buyer_id=o.buyer,
+            platform=o.platform,
+            amount=amount,
+            currency=o.currency,
+            paid_at=o.paid_at,
+            shipped_at=o.shipped_at,
+            delivered_at=o.delivered_at,
+            gs=o.gs,
+            lines=lines,
+        )
+        self._save(order)
+        return order
+
+    def get_order(self, order_id: str) -> Order:
+        try:
+            order: Order = self.repository.get(order_uuid(order_id))
+        except AggregateNotFoundError:
+            raise NotFoundError(f"order {order_id!r} not found") from None
+        return order
+
+    def mark_shipped(self, order_id: str, at: datetime) -> None:
+        self._order_fact(order_id, at, "shipped")
+
+    def mark_delivered(self, order_id: str, at: datetime) -> None:
+        self._order_fact(order_id, at, "delivered")
+
+    def _order_fact(self, order_id: str, at: datetime, what: str) -> None:
+        order = self.get_order(order_id)
+        if at.tzinfo is None:
+            raise InvalidInputError(f"{what}_at: needs a timezone")
+        if at < order.paid_at:
+            raise InvalidInputError(f"{what}_at: before the order was paid")
+        if getattr(order, f"{what}_at") is not None:
+            raise InvalidInputError(f"order {order_id}: already {what}")
+        getattr(order, f"mark_{what}")(at)
+        self._save(order)
+
+    # ---------------------------------------------------------------- cases
+    def get_case(self, case_id: str, version: int | None = None) -> Case:
+        """The case as it is now, or as it was at ``version``."""
+        try:
+            case: Case = self.repository.get(case_uuid(case_id), version=version)
+        except AggregateNotFoundError:
+            raise CaseNotFoundError(case_id) from None
+        return case
+
+    def case_events(self, case_id: str) -> list[CaseEvent]:
+        """Every stored event of a case, in order."""
+        found = list(self.repository.event_store.get(case_uuid(case_id)))
+        if not found:
+            raise CaseNotFoundError(case_id)
+        return [e for e in found if isinstance(e, CaseEvent)]
+
+    def execute(self, command: cmds.Command | str, /, **data: Any) -> Case:
+        """Run one command (a model, or a name plus fields) and return the case.
+
+        A refused command raises and writes nothing. A version conflict with a
+        concurrent writer is retried on fresh state a few times, then raised as
+        :class:`ConcurrencyError`.
+        """
+        cmd = command if isinstance(command, cmds.Command) else cmds.parse_command(command, data)
+        for _ in range(self.max_tries):
+            try:
+                return self._execute(cmd)
+            except RecordConflictError:
+                continue
+        raise ConcurrencyError(f"case {cmd.case}: {cmd.name} kept conflicting; try again")
+
+    def _execute(self, cmd: cmds.Command) -> Case:
+        if isinstance(cmd, cmds.Apply):
+            order = self.get_order(cmd.order)
+            rules = self.ruleset(order.platform)
+            amount = None if cmd.amount is None else parse_amount(cmd.amount, order.currency)
+            if case_uuid(cmd.case) in self.repository:
+                raise AlreadyExistsError(f"case {cmd.case!r} already exists")
+            case = Case.open(
+                cmd.case,
+                Context(order, rules),
+                at=cmd.at,
+                kind=cmd.kind,
+                amount=amount,
+                reason=cmd.reason,
+            )
+            extra: list[TimedAggregate] = []
+            if ruleset_uuid(rules.digest) not in self.repository:
+                extra.append(
+                    RuleSetRecord._create(
+                        RuleSetRecorded,
+                        id=ruleset_uuid(rules.digest),
+                        at=cmd.at,
+                        values=rules.model_dump(mode="json"),
+                    )
+                )
+            self._save(case, order, *extra)
+            return case
+        case = self.get_case(cmd.case)
+        order = self.repository.get(order_uuid(case.order_id))
+        args = cmd.args()
+        for key in ("amount", "refund_amount"):
+            if args.get(key) is not None:
+                args[key] = parse_amount(args[key], order.currency, field=key)
+        getattr(case, cmd.name)(Context(order, self.ruleset_of(case)), at=cmd.at, **args)
+        self._save(case, order)
+        return case
+
+    def _save(self, *aggregates: TimedAggregate) -> None:
+        self.save(*aggregates)
+
+    # ------------------------------------------------------------ deadlines
+    def due(self, now: datetime, limit: int = 100) -> list[tuple[str, str, datetime]]:
+        """Deadlines due at ``now`` (case id, name, due), earliest first."""
+        self.projector.catch_up()
+        with self.sql.read() as cur:
+            cur.execute(
+                f"SELECT case_id, name, due FROM {DEADLINES} WHERE due_utc <= ?"
+                " ORDER BY due_utc, case_id, name LIMIT ?",
+                (utc_key(now), limit),
+            )
+            return [(r[0], r[1], datetime.fromisoformat(r[2])) for r in cur.fetchall()]
+
+    def fire_due(self, now: datetime) -> list[Fired]:
+        """Fire every deadline due at ``now``, in due order, across all cases.
+
+        Each fires stamped with its own due instant; a deadline that a fired
+        one leads to (auto-approve, then auto-close ten days later) fires too
+        if it is also due. Cost follows the due deadlines, not the case count.
+        """
+        fired: list[Fired] = []
+        tried: set[tuple[str, str, datetime]] = set()
+        while True:
+            batch = [row for row in self.due(now) if row not in tried]
+            if not batch:
+                return fired
+            for i, row in enumerate(batch):
+                tried.add(row)
+                result = self.fire(*row)
+                if result is not None:
+                    fired.append(result)
+                    nxt = self.get_case(row[0]).pending_deadline
+                    if nxt and i + 1 < len(batch) and nxt.due < batch[i + 1][2]:
+                        break  # a newer deadline comes before the rest of the batch
+
+    def fire(self, case_id: str, name: str, due: datetime) -> Fired | None:
+        """Fire one deadline if it is still pending; None if it no longer is.
+
+        Safe to race: the case re-checks that the deadline is pending and the
+        save is version-checked, so two workers yield one event.
+        """
+        for _ in range(self.max_tries):
+            case = self.get_case(case_id)
+            order = self.repository.get(order_uuid(case.order_id))
+            pending = [d for d in case.pending_deadlines if d.name == name and d.due == due]
+            if not pending:
+                return None
+            try:
+                case.fire(Context(order, self.ruleset_of(case)), name=name, due=due)
+                self._save(case, order)
+            except DeadlineNotPendingError:
+                return None
+            except RecordConflictError:
+                continue
+            return Fired(case_id, name, due, pending[0].rule)
+        raise ConcurrencyError(f"case {case_id}: deadline {name} kept conflicting")
+
+    # -------------------------------------------------------------- queries
+    def cases(self, state: str | None = None, platform: str | None = None) -> list[dict[str, Any]]:
+        """Cases from the read model, optionally by state and platform."""
+        self.projector.catch_up()
+        sql = (
+            f"SELECT case_id, order_id, platform, kind, state, amount, refunded_total,"
+            f" currency, version FROM {CASES} WHERE 1 = 1"
+        )
+        params: list[Any] = []
+        if state:
+            sql += " AND state = ?"
+            params.append(state)
+        if platform:
+            sql += " AND platform = ?"
+            params.append(platform)
+        with self.sql.read() as cur:
+            cur.execute(sql + " ORDER BY case_id", params)
+            keys = (
+                "case_id",
+                "order_id",
+                "platform",
+                "kind",
+                "state",
+                "amount",
+                "refunded_total",
+                "currency",
+                "version",
+            )
+            return [dict(zip(keys, tuple(r), strict=True)) for r in cur.fetchall()]
+
+    def deductions(self, seller: str | None = None) -> list[dict[str, Any]]:
+        """The seller deduction ledger (read model), in time order."""
+        self.projector.catch_up()
+        sql = (
+            f"SELECT seller_id, case_id, reason, amount, currency, at, rule FROM {DEDUCTIONS}"
+            " WHERE 1 = 1"
+        )
+        params: list[Any] = []
+        if seller:
+            sql += " AND seller_id = ?"
+            params.append(seller)
+        with self.sql.read() as cur:
+            cur.execute(sql + " ORDER BY at_utc, case_id, version", params)
+            keys = ("seller_id", "case_id", "reason", "amount", "currency", "at", "rule")
+            rows = [dict(zip(keys, tuple(r), strict=True)) for r in cur.fetchall()]
+        for r in rows:
+            r["amount"] = Decimal(r["amount"])
+        return rows
+
+    def notification_count(self) -> int:
+        """How many events the store holds (tests use it to prove nothing was written)."""
+        return int(self.recorder.max_notification_id() or 0)
+
+    def iter_case_ids(self) -> Iterator[str]:
+        for row in self.cases():
+            yield row["case_id"]

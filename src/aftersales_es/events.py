@@ -1,0 +1,213 @@
+"""The case's events: names and fields are public contract (SPEC §3).
+
+Every event carries ``at``, ``actor`` (buyer, seller, platform or system),
+``auto`` and ``rule`` (set when a deadline or rule caused it), the case
+``state`` after it and the case's pending ``deadlines`` after it. Storing the
+outcome, not only the input, means a later change of the statechart or of a
+rule file can never rewrite history. ``apply`` only assigns fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .base import TimedCreated, TimedEvent
+
+if TYPE_CHECKING:
+    from .case import Case
+
+Deadlines = list[dict[str, Any]]
+
+
+class CaseEvent(TimedEvent):
+    actor: str
+    auto: bool
+    rule: str | None
+    state: str
+    deadlines: Deadlines
+
+    def apply(self, case: Case) -> None:
+        case.state = self.state
+        case.deadlines = self.deadlines
+        if self.at > case.last_at:
+            case.last_at = self.at
+        self.record(case)
+
+    def record(self, case: Case) -> None:
+        """Assign this event's own fields (overridden where there are any)."""
+
+
+class Applied(CaseEvent, TimedCreated):
+    case_id: str
+    order_id: str
+    seller_id: str
+    buyer_id: str
+    platform: str
+    ruleset: dict[str, Any]
+    kind: str
+    amount: Decimal
+    currency: str
+    reason: str
+
+
+class Approved(CaseEvent):
+    pass
+
+
+class Proposed(CaseEvent):
+    kind: str
+    amount: Decimal
+    offline: bool
+
+    def record(self, case: Case) -> None:
+        case.proposal = {"kind": self.kind, "amount": self.amount, "offline": self.offline}
+
+
+class ProposalAccepted(CaseEvent):
+    kind: str
+    amount: Decimal
+
+    def record(self, case: Case) -> None:
+        case.kind = self.kind
+        case.amount = self.amount
+        case.proposal = None
+
+
+class ProposalDeclined(CaseEvent):
+    def record(self, case: Case) -> None:
+        case.proposal = None
+
+
+class Rejected(CaseEvent):
+    reason: str
+
+    def record(self, case: Case) -> None:
+        case.rejection_reason = self.reason
+
+
+class ShippedBack(CaseEvent):
+    carrier: str
+    tracking_number: str
+
+    def record(self, case: Case) -> None:
+        case.waybill = {"carrier": self.carrier, "tracking_number": self.tracking_number}
+
+
+class Received(CaseEvent):
+    to_warehouse: bool
+
+    def record(self, case: Case) -> None:
+        if self.to_warehouse:
+            case.goods = "held"
+
+
+class Refunded(CaseEvent):
+    amount: Decimal
+    refunded_total: Decimal
+
+    def record(self, case: Case) -> None:
+        case.refunded_total = self.refunded_total
+
+
+class ReplacementShipped(CaseEvent):
+    carrier: str
+    tracking_number: str
+
+    def record(self, case: Case) -> None:
+        case.replacement_waybill = {
+            "carrier": self.carrier,
+            "tracking_number": self.tracking_number,
+        }
+
+
+class Completed(CaseEvent):
+    pass
+
+
+class Escalated(CaseEvent):
+    by: str
+    evidence_due: datetime
+
+    def record(self, case: Case) -> None:
+        case.escalated_by = self.by
+        case.evidence_due = self.evidence_due
+
+
+class EvidenceSubmitted(CaseEvent):
+    by: str
+    note: str
+
+    def record(self, case: Case) -> None:
+        case.evidence_count += 1
+
+
+class Arbitrated(CaseEvent):
+    in_favour_of: str
+    refund_amount: Decimal
+    seller_liable: bool
+
+    def record(self, case: Case) -> None:
+        case.ruling = {
+            "in_favour_of": self.in_favour_of,
+            "refund_amount": self.refund_amount,
+            "seller_liable": self.seller_liable,
+        }
+
+
+class Withdrawn(CaseEvent):
+    pass
+
+
+class Closed(CaseEvent):
+    reason: str
+
+    def record(self, case: Case) -> None:
+        case.closed_reason = self.reason
+
+
+class DeductionRecorded(CaseEvent):
+    seller_id: str
+    reason: str
+    amount: Decimal
+    currency: str
+
+    def record(self, case: Case) -> None:
+        case.deducted_total += self.amount
+
+
+class GoodsReturnToSellerRequested(CaseEvent):
+    def record(self, case: Case) -> None:
+        case.goods = "requested_back"
+
+
+class GoodsScrapped(CaseEvent):
+    def record(self, case: Case) -> None:
+        case.goods = "scrapped"
+
+
+EVENT_TYPES: dict[str, type[CaseEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        Applied,
+        Approved,
+        Proposed,
+        ProposalAccepted,
+        ProposalDeclined,
+        Rejected,
+        ShippedBack,
+        Received,
+        Refunded,
+        ReplacementShipped,
+        Completed,
+        Escalated,
+        EvidenceSubmitted,
+        Arbitrated,
+        Withdrawn,
+        Closed,
+        DeductionRecorded,
+        GoodsReturnToSellerRequested,
+        GoodsScrapped,
+    )
+}

@@ -1,0 +1,28 @@
+"""Shared fixtures: a real store per test (SQLite file by default; PostgreSQL
+where the suite is parametrized over ``store``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from aftersales_es.application import AfterSales
+
+from .stores import STORE_PARAMS, make_store
+
+
+@pytest.fixture(params=STORE_PARAMS)
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh, empty store location for one test."""
+    yield from make_store(request.param, tmp_path_factory)
+
+
+@pytest.fixture
+def app(store: str) -> Iterator[AfterSales]:
+    """The application on a fresh store."""
+    application = AfterSales(store)
+    yield application
+    application.close()
