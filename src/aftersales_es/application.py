@@ -34,6 +34,7 @@ from .errors import (
     NotFoundError,
 )
 from .events import CaseEvent
+from .idempotency import DEFAULT_RETENTION, CommandRecord, key_uuid
 from .money import check_currency, parse_amount
 from .order import Order
 from .projections import CASES, DEADLINES, DEDUCTIONS, Projector, utc_key
@@ -110,6 +111,8 @@ class AfterSales(Application):
 
     name = "aftersales"
     max_tries = 5
+    #: How long idempotency keys are remembered (see :mod:`.idempotency`).
+    key_retention = DEFAULT_RETENTION
 
     def __init__(
         self,
@@ -240,6 +243,10 @@ class AfterSales(Application):
         raise ConcurrencyError(f"case {cmd.case}: {cmd.name} kept conflicting; try again")
 
     def _execute(self, cmd: cmds.Command) -> Case:
+        record = self._key_record(cmd)
+        if record is not None and not record.expired(cmd.at, self.key_retention):
+            record.check(cmd)
+            return self.get_case(record.case_id, version=record.case_version)
         if isinstance(cmd, cmds.Apply):
             order = self.get_order(cmd.order)
             rules = self.ruleset(order.platform)
@@ -264,17 +271,32 @@ class AfterSales(Application):
                         values=rules.model_dump(mode="json"),
                     )
                 )
-            self._save(case, order, *extra)
-            return case
-        case = self.get_case(cmd.case)
-        order = self.repository.get(order_uuid(case.order_id))
-        args = cmd.args()
-        for key in ("amount", "refund_amount"):
-            if args.get(key) is not None:
-                args[key] = parse_amount(args[key], order.currency, field=key)
-        getattr(case, cmd.name)(Context(order, self.ruleset_of(case)), at=cmd.at, **args)
-        self._save(case, order)
+        else:
+            case = self.get_case(cmd.case)
+            order = self.repository.get(order_uuid(case.order_id))
+            args = cmd.args()
+            for key in ("amount", "refund_amount"):
+                if args.get(key) is not None:
+                    args[key] = parse_amount(args[key], order.currency, field=key)
+            getattr(case, cmd.name)(Context(order, self.ruleset_of(case)), at=cmd.at, **args)
+            extra = []
+        if cmd.idempotency_key is not None:
+            if record is None:
+                extra.append(CommandRecord.record(cmd, case.version))
+            else:
+                record.renew(cmd, case.version)
+                extra.append(record)
+        self._save(case, order, *extra)
         return case
+
+    def _key_record(self, cmd: cmds.Command) -> CommandRecord | None:
+        if cmd.idempotency_key is None:
+            return None
+        try:
+            record: CommandRecord = self.repository.get(key_uuid(cmd.idempotency_key))
+        except AggregateNotFoundError:
+            return None
+        return record
 
     def _save(self, *aggregates: TimedAggregate) -> None:
         self.save(*aggregates)
