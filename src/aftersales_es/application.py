@@ -106,7 +106,7 @@ class Fired:
     rule: str
 
 
-class AfterSales(Application):
+class AfterSales(Application[UUID]):
     """After-sales cases on an event store (SQLite file by default)."""
 
     name = "aftersales"
@@ -153,7 +153,7 @@ class AfterSales(Application):
         """The rule set a case was applied under (from the store, not from files)."""
         digest = case.ruleset["digest"]
         if digest not in self._by_digest:
-            record = self.repository.get(ruleset_uuid(digest))
+            record: RuleSetRecord = self.repository.get(ruleset_uuid(digest))
             self._by_digest[digest] = parse_ruleset(record.values, origin=f"ruleset {digest}")
         return self._by_digest[digest]
 
@@ -343,7 +343,7 @@ class AfterSales(Application):
         """
         for _ in range(self.max_tries):
             case = self.get_case(case_id)
-            order = self.repository.get(order_uuid(case.order_id))
+            order: Order = self.repository.get(order_uuid(case.order_id))
             pending = [d for d in case.pending_deadlines if d.name == name and d.due == due]
             if not pending:
                 return None

@@ -50,4 +50,4 @@ class TimedAggregate(Aggregate):
     """An aggregate whose events are all :class:`TimedEvent`."""
 
     def _record(self, event_class: type[TimedEvent], **fields: Any) -> None:
-        self.trigger_event(event_class, **fields)  # type: ignore[arg-type]
+        self.trigger_event(event_class, **fields)

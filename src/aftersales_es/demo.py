@@ -51,7 +51,10 @@ KM_PATHS = (
 def _plan(path: str, i: int, rng: random.Random) -> tuple[dict[str, Any], list[Step]]:
     """One order and the commands of its case along ``path``."""
     ks = path in KS_PATHS
-    h = lambda n: timedelta(hours=n)  # noqa: E731
+
+    def h(n: float) -> timedelta:
+        return timedelta(hours=n)
+
     paid = START + timedelta(minutes=rng.randrange(0, 600))
     if not ks:  # Kilimall orders are placed in Nairobi time
         paid = paid.astimezone(NAIROBI)
@@ -63,7 +66,7 @@ def _plan(path: str, i: int, rng: random.Random) -> tuple[dict[str, Any], list[S
         "seller": f"{'shop' if ks else 'vendor'}-{rng.randrange(1, 6)}",
         "buyer": f"buyer-{rng.randrange(1, 400)}",
         "platform": "kuaishou" if ks else "kilimall",
-        "amount": f"{amount:.2f}" if ks else f"{amount:.2f}",
+        "amount": f"{amount:.2f}",
         "currency": "CNY" if ks else "KES",
         "paid_at": paid,
         "shipped_at": None if path in ("express",) else paid + h(10),
@@ -126,7 +129,7 @@ def _plan(path: str, i: int, rng: random.Random) -> tuple[dict[str, Any], list[S
         favour = "seller" if path == "reject_dispute_seller" or rng.random() < 0.4 else "buyer"
         then(40, "rule", in_favour_of=favour)
     elif path == "km_partial_proposal":
-        part = (Decimal(order["amount"]) * Decimal("0.4")).quantize(Decimal("1.00"))
+        part = (Decimal(str(order["amount"])) * Decimal("0.4")).quantize(Decimal("1.00"))
         then(rng.randrange(1, 40), "propose", kind="refund_only", amount=str(part))
         then(rng.randrange(1, 30), "accept_proposal")
     return order, steps

@@ -139,7 +139,7 @@ def build_machine(
     states: tuple[str, ...], table: tuple[Transition, ...], initial: str, cls: type = Machine
 ) -> Machine:
     """Build a transitions machine from a table (also used for the diagrams)."""
-    return cls(
+    machine: Machine = cls(
         model=None,
         states=list(states),
         transitions=[
@@ -150,6 +150,7 @@ def build_machine(
         auto_transitions=False,
         send_event=False,
     )
+    return machine
 
 
 #: The one machine every case consults. Built once at import.
@@ -185,7 +186,7 @@ def destination(
     """
     machine = MACHINE if machine_name == "case" else GOODS_MACHINE
     for t in machine.get_transitions(trigger=trigger, source=state):
-        conds = [c.func for c in t.conditions]
+        conds = [str(c.func) for c in t.conditions]
         actors = conds[0].removeprefix("by_").split("_or_")
         if actor not in actors:
             continue
