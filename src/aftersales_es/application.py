@@ -28,6 +28,7 @@ from .case import Case, Context
 from .errors import (
     AlreadyExistsError,
     CaseNotFoundError,
+    CommandRefusedError,
     ConcurrencyError,
     DeadlineNotPendingError,
     InvalidInputError,
@@ -137,6 +138,8 @@ class AfterSales(Application[UUID]):
         self._settings = dict(settings or {})
         self._by_name: dict[str, RuleSet] = {}
         self._by_digest: dict[str, RuleSet] = {}
+        self._recorded: set[str] = set()  # rule-set digests known to be stored
+        self._conflicted: set[str] = set()  # case ids whose apply met a conflict
 
     # ---------------------------------------------------------------- rules
     def ruleset(self, platform: str) -> RuleSet:
@@ -240,6 +243,14 @@ class AfterSales(Application[UUID]):
                 return self._execute(cmd)
             except RecordConflictError:
                 continue
+            except CommandRefusedError:
+                # The same keyed command may have just won in another thread or
+                # process, changing the state this one was decided on.
+                record = self._key_record(cmd)
+                if record is None:
+                    raise
+                record.check(cmd)
+                return self.get_case(record.case_id, version=record.case_version)
         raise ConcurrencyError(f"case {cmd.case}: {cmd.name} kept conflicting; try again")
 
     def _execute(self, cmd: cmds.Command) -> Case:
@@ -251,7 +262,7 @@ class AfterSales(Application[UUID]):
             order = self.get_order(cmd.order)
             rules = self.ruleset(order.platform)
             amount = None if cmd.amount is None else parse_amount(cmd.amount, order.currency)
-            if case_uuid(cmd.case) in self.repository:
+            if cmd.case in self._conflicted and case_uuid(cmd.case) in self.repository:
                 raise AlreadyExistsError(f"case {cmd.case!r} already exists")
             case = Case.open(
                 cmd.case,
@@ -262,7 +273,8 @@ class AfterSales(Application[UUID]):
                 reason=cmd.reason,
             )
             extra: list[TimedAggregate] = []
-            if ruleset_uuid(rules.digest) not in self.repository:
+            known = rules.digest in self._recorded
+            if not known and ruleset_uuid(rules.digest) not in self.repository:
                 extra.append(
                     RuleSetRecord._create(
                         RuleSetRecorded,
@@ -286,7 +298,14 @@ class AfterSales(Application[UUID]):
             else:
                 record.renew(cmd, case.version)
                 extra.append(record)
-        self._save(case, order, *extra)
+        try:
+            self._save(case, order, *extra)
+        except RecordConflictError:
+            # A taken case id shows up as a conflict on version 1: the retry
+            # looks it up instead of every apply paying for a look-up.
+            self._conflicted.add(cmd.case)
+            raise
+        self._recorded.add(case.ruleset["digest"])
         return case
 
     def _key_record(self, cmd: cmds.Command) -> CommandRecord | None:
