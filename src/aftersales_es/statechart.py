@@ -40,6 +40,9 @@ KIND_GUARDS: dict[str, frozenset[str]] = {
     "goods_return": frozenset({"return_refund", "exchange", "repair"}),
     "replacement": frozenset({"exchange", "repair"}),
     "cancel": frozenset({"cancel_undelivered"}),
+    # A cancellation is granted or refused the moment it is applied for, so
+    # it never waits in ``requested`` for the seller to negotiate.
+    "negotiable": frozenset({"refund_only", "return_refund", "exchange", "repair"}),
 }
 PLAN_GUARDS: dict[str, frozenset[str]] = {
     "plan_refund_only": frozenset({"refund_only"}),
@@ -71,12 +74,12 @@ def _t(trigger: str, source: str, dest: str, actors: str, guard: str | None = No
 TRANSITIONS: tuple[Transition, ...] = (
     _t("approve", "requested", "refunded", "seller", "refund_only"),
     _t("approve", "requested", "awaiting_return", "seller", "goods_return"),
-    _t("propose", "requested", "proposed", "seller"),
+    _t("propose", "requested", "proposed", "seller", "negotiable"),
     _t("accept_proposal", "proposed", "refunded", "buyer", "plan_refund_only"),
     _t("accept_proposal", "proposed", "awaiting_return", "buyer", "plan_goods_return"),
     _t("accept_proposal", "proposed", "closed", "buyer", "plan_offline"),
     _t("decline_proposal", "proposed", "requested", "buyer"),
-    _t("reject", "requested", "rejected", "seller"),
+    _t("reject", "requested", "rejected", "seller", "negotiable"),
     _t("ship_back", "awaiting_return", "returning", "buyer", "goods_return"),
     _t("confirm_receipt", "returning", "refunded", "seller", "return_refund"),
     _t("confirm_receipt", "returning", "received", "seller", "replacement"),
@@ -84,17 +87,17 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("confirm_completion", "reshipping", "completed", "buyer", "replacement"),
     _t("escalate", "rejected", "disputed", "buyer,seller"),
     _t("escalate", "proposed", "disputed", "buyer,seller"),
-    _t("escalate", "requested", "disputed", "seller"),
-    _t("escalate", "returning", "disputed", "buyer,seller"),
+    _t("escalate", "requested", "disputed", "seller", "negotiable"),
+    _t("escalate", "returning", "disputed", "buyer,seller", "goods_return"),
     _t("escalate", "received", "disputed", "buyer", "replacement"),
     _t("escalate", "reshipping", "disputed", "buyer", "replacement"),
     _t("submit_evidence", "disputed", "disputed", "buyer,seller"),
     _t("rule", "disputed", "refunded", "platform", "for_buyer"),
     _t("rule", "disputed", "closed", "platform", "for_seller"),
-    _t("withdraw", "requested", "closed", "buyer"),
+    _t("withdraw", "requested", "closed", "buyer", "negotiable"),
     _t("withdraw", "proposed", "closed", "buyer"),
     _t("withdraw", "rejected", "closed", "buyer"),
-    _t("withdraw", "awaiting_return", "closed", "buyer"),
+    _t("withdraw", "awaiting_return", "closed", "buyer", "goods_return"),
     _t("withdraw", "disputed", "closed", "buyer"),
     # Automatic transitions: deadlines (KS-1, KS-4, KS-5, KS-6, KM-5) and
     # rules applied when a case is opened (KS-9 express refund, KM-1 cancel).

@@ -1,0 +1,151 @@
+"""The statechart is checked as python-statemachine checks its definitions.
+
+Given the one transition table, then: every state is reachable from
+``requested``, no state is a trap, a final state is reachable from every
+state (also per kind, through the runtime ``destination()``), the table
+covers every command and deadline action, and the machine is one shared
+object that never attaches to a case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+import transitions.core
+
+from aftersales_es import statechart
+from aftersales_es.application import AfterSales
+from aftersales_es.commands import COMMANDS
+from aftersales_es.statechart import (
+    ACTORS,
+    DEADLINE_ACTIONS,
+    GOODS_TRANSITIONS,
+    KINDS,
+    MACHINE,
+    OUTCOME_GUARDS,
+    PLAN_GUARDS,
+    STATES,
+    TERMINAL,
+    TRANSITIONS,
+    destination,
+)
+
+from .helpers import order, t
+
+Edges = Iterable[tuple[str, str]]
+
+
+def closure(start: Iterable[str], edges: Edges) -> set[str]:
+    """Every state reachable from ``start`` along ``edges`` (source, dest)."""
+    pairs = list(edges)
+    seen, todo = set(start), list(start)
+    while todo:
+        here = todo.pop()
+        for source, dest in pairs:
+            if source == here and dest not in seen:
+                seen.add(dest)
+                todo.append(dest)
+    return seen
+
+
+TABLE_EDGES = [(t.source, t.dest) for t in TRANSITIONS]
+
+
+def test_every_state_reachable_from_requested() -> None:
+    assert closure(["requested"], TABLE_EDGES) == set(STATES)
+
+
+def test_no_trap_state_every_open_state_has_a_way_out() -> None:
+    for state in set(STATES) - TERMINAL:
+        assert any(s == state and d != state for s, d in TABLE_EDGES), f"{state} is a trap"
+
+
+def test_final_states_have_no_way_out() -> None:
+    assert not [t for t in TRANSITIONS if t.source in TERMINAL]
+
+
+def test_a_final_state_reachable_from_every_state() -> None:
+    reverse = [(d, s) for s, d in TABLE_EDGES]
+    assert closure(TERMINAL, reverse) == set(STATES)
+
+
+def _runtime_edges(kind: str) -> set[tuple[str, str]]:
+    """What destination() lets a case of ``kind`` do, over every actor, plan and outcome."""
+    plans = [None, *{p for admitted in PLAN_GUARDS.values() for p in admitted}]
+    found = set()
+    for row in TRANSITIONS:
+        for actor in ACTORS:
+            for plan in plans:
+                for outcome in (None, *OUTCOME_GUARDS):
+                    dest = destination(row.trigger, row.source, kind, actor, plan, outcome)
+                    if dest is not None:
+                        found.add((row.source, dest))
+    return found
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_can_finish_from_every_state_it_reaches(kind: str) -> None:
+    edges = _runtime_edges(kind)
+    reached = closure(["requested"], edges)
+    finishing = closure(TERMINAL, [(d, s) for s, d in edges])
+    assert reached - finishing == set(), f"{kind} can get stuck"
+
+
+def test_every_state_appears_in_the_table() -> None:
+    used = {t.source for t in TRANSITIONS} | {t.dest for t in TRANSITIONS}
+    assert used == set(STATES)
+
+
+def test_every_command_is_a_trigger_of_the_table() -> None:
+    triggers = {t.trigger for t in TRANSITIONS}
+    # apply creates the case; request_goods_back belongs to the goods chart (KM-3).
+    assert set(COMMANDS) - {"apply", "request_goods_back"} <= triggers
+    assert "request_goods_back" in {t.trigger for t in GOODS_TRANSITIONS}
+
+
+@pytest.mark.parametrize(("action", "state"), sorted(DEADLINE_ACTIONS.items()))
+def test_every_deadline_action_is_a_system_trigger_from_its_state(action: str, state: str) -> None:
+    assert [r for r in TRANSITIONS if (r.trigger, r.source) == (action, state)]
+    assert all("system" in r.actors for r in TRANSITIONS if r.trigger == action)
+    assert any(destination(action, state, kind, "system") for kind in KINDS)
+
+
+def test_destination_agrees_with_the_table_ks2() -> None:
+    """KS-2: approving a refund-only case refunds; goods kinds wait for the return."""
+    assert destination("approve", "requested", "refund_only", "seller") == "refunded"
+    assert destination("approve", "requested", "exchange", "seller") == "awaiting_return"
+    assert destination("approve", "requested", "refund_only", "buyer") is None
+    assert destination("approve", "requested", "cancel_undelivered", "seller") is None
+    assert destination("accept_proposal", "proposed", "repair", "buyer", plan="offline") == "closed"
+    assert destination("rule", "disputed", "exchange", "platform", outcome="for_buyer") == (
+        "refunded"
+    )
+
+
+def test_machine_is_one_shared_table_no_case_attached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[object] = []
+    real_init = transitions.core.Machine.__init__
+
+    def counting_init(self: object, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transitions.core.Machine, "__init__", counting_init)
+    app = AfterSales("memory")
+    order(app)
+    app.execute("apply", case="C1", order="O1", at=t(days=3), kind="exchange", reason="damaged")
+    app.execute("approve", case="C1", at=t(days=3, hours=1))
+    app.execute("ship_back", case="C1", at=t(days=4), carrier="SF", tracking_number="SF1")
+    case = app.get_case("C1")
+    app.close()
+
+    assert built == [], "a Machine was built while running a case"
+    assert statechart.MACHINE is MACHINE and MACHINE.models == []
+    assert case.state == "returning"
+    names = set(vars(case))
+    assert not {"trigger", "machine", "get_triggers"} & names
+    assert not [n for n in names if n.startswith(("may_", "to_", "is_"))]
+    assert not [v for v in vars(case).values() if type(v).__module__.startswith("transitions")]
