@@ -70,25 +70,34 @@ def test_a_final_state_reachable_from_every_state() -> None:
     assert closure(TERMINAL, reverse) == set(STATES)
 
 
-def _runtime_edges(kind: str) -> set[tuple[str, str]]:
-    """What destination() lets a case of ``kind`` do, over every actor, plan and outcome."""
+Node = tuple[str, str]  # (state, kind): accepting a proposal changes the kind
+
+
+def _runtime_edges() -> set[tuple[Node, Node]]:
+    """What destination() lets a case do, over every kind, actor, plan and outcome."""
     plans = [None, *{p for admitted in PLAN_GUARDS.values() for p in admitted}]
-    found = set()
-    for row in TRANSITIONS:
-        for actor in ACTORS:
-            for plan in plans:
-                for outcome in (None, *OUTCOME_GUARDS):
-                    dest = destination(row.trigger, row.source, kind, actor, plan, outcome)
-                    if dest is not None:
-                        found.add((row.source, dest))
+    found: set[tuple[Node, Node]] = set()
+    for kind in KINDS:
+        for row in TRANSITIONS:
+            for actor in ACTORS:
+                for plan in plans:
+                    for outcome in (None, *OUTCOME_GUARDS):
+                        dest = destination(row.trigger, row.source, kind, actor, plan, outcome)
+                        if dest is None:
+                            continue
+                        new_kind = plan if plan not in (None, "offline") else kind
+                        if row.trigger != "accept_proposal":
+                            new_kind = kind
+                        found.add(((row.source, kind), (dest, str(new_kind))))
     return found
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_can_finish_from_every_state_it_reaches(kind: str) -> None:
-    edges = _runtime_edges(kind)
-    reached = closure(["requested"], edges)
-    finishing = closure(TERMINAL, [(d, s) for s, d in edges])
+    edges = _runtime_edges()
+    reached = closure([("requested", kind)], edges)
+    finals = {(state, k) for state in TERMINAL for k in KINDS}
+    finishing = closure(finals, [(d, s) for s, d in edges])
     assert reached - finishing == set(), f"{kind} can get stuck"
 
 
