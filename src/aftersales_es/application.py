@@ -20,7 +20,14 @@ from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Mapper,
+    MapperDeserialisationError,
+    RecordConflictError,
+    StoredEvent,
+)
 
 from . import commands as cmds
 from .base import TimedAggregate, TimedCreated, case_uuid, order_uuid
@@ -33,6 +40,7 @@ from .errors import (
     DeadlineNotPendingError,
     InvalidInputError,
     NotFoundError,
+    StoreKeyError,
 )
 from .events import CaseEvent
 from .idempotency import DEFAULT_RETENTION, CommandRecord, key_uuid
@@ -112,6 +120,7 @@ class AfterSales(Application[UUID]):
 
     name = "aftersales"
     max_tries = 5
+    snapshotting_intervals = {Case: 50}  # issue 4: long cases load from a snapshot
     #: How long idempotency keys are remembered (see :mod:`.idempotency`).
     key_retention = DEFAULT_RETENTION
 
@@ -243,9 +252,10 @@ class AfterSales(Application[UUID]):
                 return self._execute(cmd)
             except RecordConflictError:
                 continue
-            except CommandRefusedError:
+            except (CommandRefusedError, AlreadyExistsError):
                 # The same keyed command may have just won in another thread or
-                # process, changing the state this one was decided on.
+                # process, changing the state this one was decided on (issue 6:
+                # for apply, creating the case between our key and id look-ups).
                 record = self._key_record(cmd)
                 if record is None:
                     raise
@@ -432,3 +442,49 @@ class AfterSales(Application[UUID]):
     def iter_case_ids(self) -> Iterator[str]:
         for row in self.cases():
             yield row["case_id"]
+
+    # -------------------------------------------------------------- issue 6
+    # Encryption at rest (CIPHER_TOPIC / CIPHER_KEY, see the README): a store
+    # written under a key is readable only with it. A wrong, missing or
+    # malformed key fails when the application opens, with StoreKeyError (an
+    # AfterSalesError the CLI prints), before anything could be written beside
+    # the old events under another key.
+    def construct_mapper(self) -> Mapper[UUID]:
+        try:
+            mapper = super().construct_mapper()
+        except (OSError, ValueError) as exc:  # no key; bad base64 or size
+            raise StoreKeyError(f"CIPHER_KEY: {exc}") from None
+        decode = mapper.to_domain_event
+
+        def to_domain_event(stored: StoredEvent) -> DomainEventProtocol[UUID]:
+            try:
+                return decode(stored)
+            except MapperDeserialisationError as exc:
+                raise StoreKeyError(
+                    f"cannot decode stored event {stored.topic} (version "
+                    f"{stored.originator_version}): {exc.__cause__}; the store was written "
+                    "with another CIPHER_KEY or encryption setting than this one"
+                ) from None
+
+        mapper.to_domain_event = to_domain_event  # type: ignore[method-assign,assignment]
+        return mapper
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        recorder = super().construct_recorder()
+        first = recorder.select_notifications(start=None, limit=1)
+        if first:
+            self.mapper.to_domain_event(first[0])  # the key check: decode one event
+        return recorder
+
+    # issue 3: a PostgreSQL ``?schema=`` is created on first use, like the
+    # tables. Processes starting at once on a fresh database race on
+    # eventsourcing's CREATE TABLE/TYPE/FUNCTION (PostgreSQL) or on the first
+    # write lock (SQLite); creating the tables again is safe, so retry.
+    def construct_factory(self, env: Any) -> Any:
+        from .sqlstore import create_schema, retrying
+
+        factory = super().construct_factory(env)
+        create_schema(getattr(factory, "datastore", None))
+        for name in ("application_recorder", "aggregate_recorder"):
+            setattr(factory, name, retrying(getattr(factory, name)))
+        return factory

@@ -4,45 +4,36 @@ Each public method checks, in order: the time (not before the case's last
 event, no deadline already due), the shared statechart (state, kind, actor),
 the rule set and the invariants; then it records one or more events from
 :mod:`aftersales_es.events`. Nothing here reads the clock or the store.
+The checks and steps the decisions share live in :mod:`.case_steps`, the
+checks on a new application in :mod:`.case_apply`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from . import events as ev
-from .base import TimedAggregate, case_uuid
-from .deadlines import GOODS_DEADLINE, Deadline, case_deadlines, goods_deadline, overdue
+from .base import case_uuid
+from .case_apply import GOODS_KINDS, check_application, express_refund_applies
+from .case_steps import CaseSteps, Context
+from .deadlines import GOODS_DEADLINE, Deadline, case_deadlines
 from .errors import (
-    CommandRefusedError,
     DeadlineNotPendingError,
     NotAllowedError,
     OpenCaseExistsError,
-    RefundCapError,
     TransitionNotAllowedError,
     WindowClosedError,
 )
-from .money import fmt
-from .order import Order
-from .rules import RuleSet
-from .statechart import OPEN, destination, triggers_from
+from .statechart import OPEN, destination
+
+__all__ = ["GOODS_KINDS", "REFUND_KINDS", "Case", "Context"]
 
 REFUND_KINDS = frozenset({"refund_only", "return_refund", "cancel_undelivered"})
-GOODS_KINDS = frozenset({"return_refund", "exchange", "repair"})
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What a decision needs besides the case: its order and its rule set."""
-
-    order: Order
-    rules: RuleSet
-
-
-class Case(TimedAggregate):
+class Case(CaseSteps):
     """One after-sales case. Create it with :meth:`open`, never directly."""
 
     def __init__(
@@ -101,11 +92,8 @@ class Case(TimedAggregate):
         return min(pending, key=lambda d: d.due) if pending else None
 
     @property
-    def pending_deadlines(self) -> list[Deadline]:
-        return [Deadline.from_dict(d) for d in self.deadlines]
-
-    @property
     def is_open(self) -> bool:
+        """Whether the case holds its order's single open slot."""
         return self.state in OPEN
 
     # ------------------------------------------------------------- decisions
@@ -122,61 +110,13 @@ class Case(TimedAggregate):
     ) -> Case:
         """Apply for after-sales on ``ctx.order`` (the buyer's ``apply``)."""
         order, rules = ctx.order, ctx.rules
-
-        def refuse(err: type[CommandRefusedError], rule: str, why: str) -> CommandRefusedError:
-            return err(case_id, "new", "apply", rule, why)
-
-        if kind not in rules.kinds:
-            offered = ", ".join(rules.kinds)
-            raise refuse(NotAllowedError, f"{rules.name}.kinds", f"{kind} not offered ({offered})")
-        if at < order.paid_at:
-            raise refuse(WindowClosedError, "order", f"applied before payment ({order.paid_at})")
-        if order.open_case_id is not None:
-            raise refuse(
-                OpenCaseExistsError,
-                "INV-open",
-                f"order {order.order_id} already has open case {order.open_case_id}",
-            )
-        zero = Decimal(0).quantize(order.amount)
-        if kind in ("exchange", "repair"):
-            if amount not in (None, zero) and amount != 0:
-                raise refuse(NotAllowedError, "apply", f"a {kind} asks for no refund (amount 0)")
-            amount = zero
-        elif amount is None:
-            amount = order.remaining
-        elif amount == 0:
-            raise refuse(NotAllowedError, "apply", f"a {kind} case asks for an amount above 0")
-        if amount > order.remaining:
-            raise refuse(
-                RefundCapError,
-                "INV-cap",
-                f"asks {fmt(amount)} but only {fmt(order.remaining)} {order.currency} of order "
-                f"{order.order_id} is left to refund",
-            )
-        s = rules.settings
-        if kind in GOODS_KINDS:
-            validity = s.after_sales_validity
-            if not order.delivered(at):
-                raise refuse(NotAllowedError, validity.rule, "the goods have not been delivered")
-            assert order.delivered_at is not None
-            if at > order.delivered_at + validity.value:
-                raise refuse(
-                    WindowClosedError,
-                    validity.rule,
-                    f"after-sales validity ended {order.delivered_at + validity.value}",
-                )
-        if kind == "cancel_undelivered":
-            if order.delivered(at):
-                raise refuse(
-                    NotAllowedError, s.cancel_shipped_after.rule, "the goods were received"
-                )
-            opens = order.paid_at + s.cancel_shipped_after.value
-            if order.shipped(at) and at < opens:
-                raise refuse(
-                    WindowClosedError,
-                    s.cancel_shipped_after.rule,
-                    f"a shipped order may be cancelled only from {opens.isoformat()}",
-                )
+        amount = check_application(case_id, order, rules, at=at, kind=kind, amount=amount)
+        cap = rules.settings.max_applications_after_rejection  # issue 7: resubmission cap
+        after = order.applications_after_rejection
+        if cap.value is not None and order.rejected_case_ids and after >= cap.value:
+            why = f"after a rejection the buyer may apply again at most {cap.value} time(s)"
+            used = f"on order {order.order_id} ({after} used)"
+            raise NotAllowedError(case_id, "new", "apply", cap.rule, f"{why} {used}")
         facts = {
             "case_id": case_id,
             "order_id": order.order_id,
@@ -206,23 +146,16 @@ class Case(TimedAggregate):
         return case
 
     def _after_apply(self, ctx: Context, at: datetime) -> None:
+        """Rules that act on the application at once: KM-1 cancel, KS-9 express refund."""
         order, s = ctx.order, ctx.rules.settings
         if self.kind == "cancel_undelivered":
             rule = s.cancel_shipped_after.rule
             self._refund(ctx, at, self.amount, actor="system", auto=True, rule=rule)
             if order.shipped(at) and s.undelivered_loss_borne_by_seller.value:
                 self._deduct(at, "undelivered_loss", self.amount, rule=rule)
-        elif (
-            self.kind == "refund_only"
-            and s.express_refund.value
-            and at - order.paid_at < s.express_refund_paid_within.value
-            and order.currency == ctx.rules.currency
-            and order.amount < s.express_refund_amount_below.value
-            and not order.shipped(at)
-        ):
-            self._refund(
-                ctx, at, self.amount, actor="system", auto=True, rule=s.express_refund.rule
-            )
+        elif express_refund_applies(order, ctx.rules, at, self.kind):
+            rule = s.express_refund.rule
+            self._refund(ctx, at, self.amount, actor="system", auto=True, rule=rule)
 
     def approve(self, ctx: Context, *, at: datetime) -> None:
         """The seller approves the application as asked (KS-2, KS-4)."""
@@ -239,7 +172,12 @@ class Case(TimedAggregate):
         if offline and kind not in ("exchange", "repair"):
             self._refuse(NotAllowedError, "propose", "KS-7", "only exchange/repair go offline")
         if kind in ("exchange", "repair") and amount != 0:
-            self._refuse(NotAllowedError, "propose", "KM-6", f"a {kind} plan refunds nothing")
+            self._refuse(
+                NotAllowedError,
+                "propose",
+                "KM-6",
+                f"an exchange or repair plan ({kind}) refunds nothing",
+            )
         if kind in REFUND_KINDS and amount <= 0:
             self._refuse(NotAllowedError, "propose", "KM-6", "a refund plan needs an amount > 0")
         self._cap(ctx, "propose", amount)
@@ -256,7 +194,6 @@ class Case(TimedAggregate):
         plan = self.proposal
         if plan is None:
             self._refuse(TransitionNotAllowedError, "accept_proposal", "KM-7", "nothing proposed")
-        assert plan is not None
         key = "offline" if plan["offline"] else plan["kind"]
         dest = self._check("accept_proposal", "buyer", at, plan=key)
         kind, amount = plan["kind"], plan["amount"]
@@ -285,9 +222,15 @@ class Case(TimedAggregate):
             self._refuse(NotAllowedError, "reject", "KS-3", "a rejection carries a reason")
         must = ctx.rules.settings.exchange_repair_must_be_supported
         if must.value and self.kind in ("exchange", "repair"):
-            self._refuse(NotAllowedError, "reject", must.rule, f"a {self.kind} must be supported")
+            self._refuse(
+                NotAllowedError,
+                "reject",
+                must.rule,
+                f"the merchant must support an exchange or repair ({self.kind})",
+            )
         self._record(ev.Rejected, **self._common(at, "seller", "rejected", ctx), reason=reason)
         ctx.order.release(self.case_id, at)
+        ctx.order.record_rejection(self.case_id, at)  # issue 7: resubmission cap
 
     def ship_back(self, ctx: Context, *, at: datetime, carrier: str, tracking_number: str) -> None:
         """The buyer ships the goods back and gives the waybill (KS-5)."""
@@ -338,6 +281,7 @@ class Case(TimedAggregate):
                     "INV-open",
                     f"order {self.order_id} already has open case {holder}",
                 )
+            self._check_order_time("escalate", at, ctx.order)
             ctx.order.occupy(self.case_id, at)
         self._escalate(ctx, at, dest, by=by, actor=by, auto=False, rule=None)
 
@@ -366,8 +310,9 @@ class Case(TimedAggregate):
         seller_liable: bool | None = None,
     ) -> None:
         """The platform rules; final (KS-8, KM-8). For the buyer: refund; else close."""
-        dest = self._check("rule", "platform", at, outcome=f"for_{in_favour_of}")
-        rule_id = "KM-8" if ctx.rules.name == "kilimall" else "KS-8"
+        self._check("rule", "platform", at, outcome=f"for_{in_favour_of}")
+        # The rule set's dispute rule (KS-8, KM-8, or a user rule set's own id).
+        rule_id = ctx.rules.settings.evidence_window.rule
         if in_favour_of == "buyer":
             amount = self.amount if refund_amount is None else refund_amount
             if amount <= 0:
@@ -376,7 +321,7 @@ class Case(TimedAggregate):
             liable = True if seller_liable is None else seller_liable
             self._record(
                 ev.Arbitrated,
-                **self._common(at, "platform", self.state, ctx),
+                **self._common(at, "platform", self.state, ctx, rule=rule_id),
                 in_favour_of="buyer",
                 refund_amount=amount,
                 seller_liable=liable,
@@ -388,13 +333,12 @@ class Case(TimedAggregate):
             zero = self.amount - self.amount
             self._record(
                 ev.Arbitrated,
-                **self._common(at, "platform", self.state, ctx),
+                **self._common(at, "platform", self.state, ctx, rule=rule_id),
                 in_favour_of="seller",
                 refund_amount=zero,
                 seller_liable=False,
             )
             self._close(ctx, at, "ruled_for_seller", actor="platform", auto=False, rule=rule_id)
-        assert dest in ("refunded", "closed")
 
     def withdraw(self, ctx: Context, *, at: datetime) -> None:
         """The buyer withdraws the application."""
@@ -403,33 +347,23 @@ class Case(TimedAggregate):
         self._close(ctx, at, "withdrawn", actor="buyer", auto=False, rule=None)
 
     def request_goods_back(self, ctx: Context, *, at: datetime) -> None:
-        """The seller asks for warehouse-held goods back, paying the freight (KM-4)."""
-        rule = ctx.rules.settings.goods_scrap_after.rule
+        """The seller asks for warehouse-held goods back, paying the freight (KM-4).
+
+        Accepted on a refunded case while the goods are held: the goods have a
+        life of their own beside the case. Refused once their 90-day scrap
+        deadline (or the case's own deadline) has fallen due: that fires first.
+        """
+        self._check_time("request_goods_back", at, goods=True)
         goods = self.goods or "none"
         if (
-            destination("request_goods_back", goods, self.kind, "seller", None, None, "goods")
+            destination("request_goods_back", goods, self.kind, "seller", machine_name="goods")
             is None
         ):
             self._refuse(
                 TransitionNotAllowedError,
                 "request_goods_back",
-                rule,
+                ctx.rules.settings.goods_scrap_after.rule,
                 f"no goods held at the warehouse (goods: {goods})",
-            )
-        for d in self.pending_deadlines:
-            if d.name == GOODS_DEADLINE and d.due <= at:
-                self._refuse(
-                    WindowClosedError,
-                    "request_goods_back",
-                    rule,
-                    f"the goods were due for scrapping at {d.due.isoformat()}",
-                )
-        if at < self.last_at:
-            self._refuse(
-                WindowClosedError,
-                "request_goods_back",
-                "time",
-                f"at {at.isoformat()} is before the case's last event",
             )
         rest = [d for d in self.deadlines if d["name"] != GOODS_DEADLINE]
         self._record(
@@ -443,235 +377,46 @@ class Case(TimedAggregate):
         )
 
     def fire(self, ctx: Context, *, name: str, due: datetime) -> None:
-        """Fire the pending deadline ``name`` due at ``due``, stamped with ``due``."""
-        match = [d for d in self.pending_deadlines if d.name == name and d.due == due]
+        """Fire the pending deadline ``name`` due at ``due``, stamped with ``due``.
+
+        Deadlines fire in due order: one with an earlier deadline still pending
+        is not fired (it is not yet this one's turn).
+        """
+        pending = self.pending_deadlines
+        match = [d for d in pending if d.name == name and d.due == due]
         if not match:
             raise DeadlineNotPendingError(
                 f"case {self.case_id} (state {self.state}): no pending deadline {name} due {due}"
             )
         d = match[0]
-        at, rule, kw = d.due, d.rule, {"actor": "system", "auto": True, "rule": d.rule}
+        earlier = [x for x in pending if x.due < d.due]
+        if earlier:
+            raise DeadlineNotPendingError(
+                f"case {self.case_id}: {earlier[0].name} due {earlier[0].due} fires before {name}"
+            )
+        at, rule = d.due, d.rule
         if d.action == "scrap_goods":
             rest = [x for x in self.deadlines if x["name"] != GOODS_DEADLINE]
-            self._record(ev.GoodsScrapped, at=at, state=self.state, deadlines=rest, **kw)
+            self._record(
+                ev.GoodsScrapped,
+                at=at,
+                actor="system",
+                auto=True,
+                rule=rule,
+                state=self.state,
+                deadlines=rest,
+            )
             return
         dest = destination(d.action, self.state, self.kind, "system")
         if dest is None:  # a rule file paired an action with the wrong kind
             raise DeadlineNotPendingError(f"case {self.case_id}: {d.action} not valid here")
         if d.action == "auto_approve":
-            self._approve(ctx, at, dest, **kw)
+            self._approve(ctx, at, dest, actor="system", auto=True, rule=rule)
         elif d.action == "auto_arbitrate":
-            self._escalate(ctx, at, dest, by="system", **kw)
-            self._record(
-                ev.Arbitrated,
-                **self._common(at, "system", dest, ctx, rule=rule),
-                in_favour_of="buyer",
-                refund_amount=self.amount,
-                seller_liable=True,
-            )
-            if ctx.rules.settings.no_reply_deduction.value and self.amount > 0:
-                self._deduct(at, "no_reply_arbitration", self.amount, rule=rule)
-            plan = destination("enforce_plan", self.state, self.kind, "system")
-            assert plan is not None
-            self._approve(ctx, at, plan, actor="platform", auto=True, rule=rule)
+            self._arbitrate_by_buyer_plan(ctx, at, dest, rule)
         elif d.action == "auto_close":
-            self._close(ctx, at, "not_shipped_back", **kw)
+            self._close(ctx, at, "not_shipped_back", actor="system", auto=True, rule=rule)
         elif d.action == "auto_receive":
-            self._receive(ctx, at, dest, **kw)
+            self._receive(ctx, at, dest, actor="system", auto=True, rule=rule)
         else:
-            self._complete(ctx, at, dest, **kw)
-
-    # --------------------------------------------------------------- helpers
-    def _check(
-        self,
-        trigger: str,
-        actor: str,
-        at: datetime,
-        *,
-        plan: str | None = None,
-        outcome: str | None = None,
-    ) -> str:
-        if at < self.last_at:
-            self._refuse(
-                WindowClosedError,
-                trigger,
-                "time",
-                f"at {at.isoformat()} is before the case's last event ({self.last_at.isoformat()})",
-            )
-        late = overdue(self.pending_deadlines, at)
-        if late is not None:
-            self._refuse(
-                WindowClosedError,
-                trigger,
-                late.rule,
-                f"the {late.name} deadline fell due at {late.due.isoformat()} "
-                f"({late.action} fires first)",
-            )
-        dest = destination(trigger, self.state, self.kind, actor, plan, outcome)
-        if dest is None:
-            allowed = ", ".join(triggers_from(self.state)) or "nothing"
-            self._refuse(
-                TransitionNotAllowedError,
-                trigger,
-                "statechart",
-                f"not allowed for a {self.kind} case by the {actor} (from {self.state}: {allowed})",
-            )
-        assert dest is not None
-        return dest
-
-    def _refuse(self, err: type[CommandRefusedError], command: str, rule: str, why: str) -> None:
-        raise err(self.case_id, self.state, command, rule, why)
-
-    def _cap(self, ctx: Context, command: str, amount: Decimal) -> None:
-        order = ctx.order
-        if amount > order.remaining:
-            self._refuse(
-                RefundCapError,
-                command,
-                "INV-cap",
-                f"{fmt(amount)} exceeds the {fmt(order.remaining)} {order.currency} "
-                f"left to refund on order {order.order_id}",
-            )
-
-    def _deadline_rule(self, state: str, ctx: Context, default: str) -> str:
-        d = ctx.rules.deadline_for(state, self.kind)
-        return d.rule if d else default
-
-    def _common(
-        self,
-        at: datetime,
-        actor: str,
-        state: str,
-        ctx: Context,
-        *,
-        kind: str | None = None,
-        rule: str | None = None,
-        auto: bool = False,
-    ) -> dict[str, Any]:
-        """Fields every event has, including the deadlines pending after it."""
-        goods = [d for d in self.deadlines if d["name"] == GOODS_DEADLINE]
-        # Entering a state starts its deadline; an event that keeps the state is
-        # either a step inside one command (the next event decides) or happens
-        # where no deadline runs, so it leaves no case deadline pending.
-        flow = (
-            case_deadlines(state, kind or self.kind, at, ctx.rules) if state != self.state else []
-        )
-        return {
-            "at": at,
-            "actor": actor,
-            "auto": auto or actor == "system",
-            "rule": rule,
-            "state": state,
-            "deadlines": flow + goods,
-        }
-
-    def _approve(
-        self, ctx: Context, at: datetime, dest: str, *, actor: str, auto: bool, rule: str | None
-    ) -> None:
-        if dest == "refunded":
-            self._cap(ctx, "approve", self.amount)
-        resting = self.state if dest == "refunded" else dest
-        self._record(ev.Approved, **self._common(at, actor, resting, ctx, rule=rule, auto=auto))
-        if dest == "refunded":
-            self._refund(ctx, at, self.amount, actor=actor, auto=auto, rule=rule)
-
-    def _escalate(
-        self,
-        ctx: Context,
-        at: datetime,
-        dest: str,
-        *,
-        by: str,
-        actor: str,
-        auto: bool,
-        rule: str | None,
-    ) -> None:
-        due = at + ctx.rules.settings.evidence_window.value
-        self._record(
-            ev.Escalated,
-            **self._common(at, actor, dest, ctx, rule=rule, auto=auto),
-            by=by,
-            evidence_due=due,
-        )
-
-    def _receive(
-        self, ctx: Context, at: datetime, dest: str, *, actor: str, auto: bool, rule: str | None
-    ) -> None:
-        s, order = ctx.rules.settings, ctx.order
-        warehouse = bool(
-            s.warehouse_returns.value
-            and order.gs
-            and self.reason in s.warehouse_return_reasons.value
-        )
-        if dest == "refunded":
-            self._cap(ctx, "confirm_receipt", self.amount)
-        resting = self.state if dest == "refunded" else dest
-        common = self._common(at, actor, resting, ctx, rule=rule, auto=auto)
-        if warehouse:
-            common["deadlines"] = [*common["deadlines"], goods_deadline(at, ctx.rules)]
-        self._record(ev.Received, **common, to_warehouse=warehouse)
-        if warehouse and s.return_processing_fee.value > 0:
-            fee = s.return_processing_fee
-            self._deduct(
-                at, "return_processing_fee", fee.value.quantize(self.amount), rule=fee.rule
-            )
-        if dest == "refunded":
-            self._refund(ctx, at, self.amount, actor=actor, auto=auto, rule=rule)
-
-    def _complete(
-        self, ctx: Context, at: datetime, dest: str, *, actor: str, auto: bool, rule: str | None
-    ) -> None:
-        self._record(ev.Completed, **self._common(at, actor, dest, ctx, rule=rule, auto=auto))
-        ctx.order.release(self.case_id, at)
-
-    def _close(
-        self, ctx: Context, at: datetime, reason: str, *, actor: str, auto: bool, rule: str | None
-    ) -> None:
-        self._record(
-            ev.Closed, **self._common(at, actor, "closed", ctx, rule=rule, auto=auto), reason=reason
-        )
-        ctx.order.release(self.case_id, at)
-
-    def _refund(
-        self,
-        ctx: Context,
-        at: datetime,
-        amount: Decimal,
-        *,
-        actor: str,
-        auto: bool,
-        rule: str | None,
-    ) -> None:
-        self._cap(ctx, "refund", amount)
-        self._record(
-            ev.Refunded,
-            **self._common(at, actor, "refunded", ctx, rule=rule, auto=auto),
-            amount=amount,
-            refunded_total=self.refunded_total + amount,
-        )
-        ctx.order.record_refund(self.case_id, amount, at)
-        ctx.order.release(self.case_id, at)
-
-    def _deduct(
-        self,
-        at: datetime,
-        reason: str,
-        amount: Decimal,
-        *,
-        rule: str,
-        actor: str = "system",
-        auto: bool = True,
-    ) -> None:
-        self._record(
-            ev.DeductionRecorded,
-            at=at,
-            actor=actor,
-            auto=auto,
-            rule=rule,
-            state=self.state,
-            deadlines=self.deadlines,
-            seller_id=self.seller_id,
-            reason=reason,
-            amount=amount,
-            currency=self.currency,
-        )
+            self._complete(ctx, at, dest, actor="system", auto=True, rule=rule)

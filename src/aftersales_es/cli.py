@@ -19,7 +19,7 @@ from typing import Any
 from .commands import COMMANDS
 from .errors import AfterSalesError
 
-PLUGINS = ("aftersales_es.cli_audit", "aftersales_es.cli_ops")
+PLUGINS = ("aftersales_es.cli_audit", "aftersales_es.cli_ops", "aftersales_es.cli_rules")
 Handler = Callable[[argparse.Namespace], int]
 
 

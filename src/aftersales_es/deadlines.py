@@ -8,7 +8,7 @@ so replay and audit see the same instants whenever a worker noticed them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .rules import RuleSet
@@ -34,12 +34,26 @@ class Deadline:
         return {"name": self.name, "due": self.due, "action": self.action, "rule": self.rule}
 
 
+def later(at: datetime, period: timedelta) -> datetime:
+    """``period`` of elapsed time after ``at``, in ``at``'s time zone.
+
+    Plain ``at + period`` is wall-clock arithmetic for a ``zoneinfo`` zone, so
+    "48 h" across a daylight-saving change would be 47 or 49 real hours.
+    """
+    return (at.astimezone(UTC) + period).astimezone(at.tzinfo)
+
+
+def elapsed(start: datetime, end: datetime) -> timedelta:
+    """Real time from ``start`` to ``end`` (see :func:`later`)."""
+    return end.astimezone(UTC) - start.astimezone(UTC)
+
+
 def case_deadlines(state: str, kind: str, at: datetime, rules: RuleSet) -> list[dict[str, Any]]:
     """The deadline a case of ``kind`` gets on entering ``state`` at ``at`` (0 or 1)."""
     d = rules.deadline_for(state, kind)
     if d is None:
         return []
-    return [{"name": d.name, "due": at + d.after, "action": d.action, "rule": d.rule}]
+    return [{"name": d.name, "due": later(at, d.after), "action": d.action, "rule": d.rule}]
 
 
 def goods_deadline(received_at: datetime, rules: RuleSet) -> dict[str, Any]:
@@ -47,7 +61,7 @@ def goods_deadline(received_at: datetime, rules: RuleSet) -> dict[str, Any]:
     s = rules.settings.goods_scrap_after
     return {
         "name": GOODS_DEADLINE,
-        "due": received_at + s.value,
+        "due": later(received_at, s.value),
         "action": "scrap_goods",
         "rule": s.rule,
     }

@@ -85,3 +85,11 @@ class NotAllowedError(CommandRefusedError):
 
 class DeadlineNotPendingError(AfterSalesError):
     """A deadline was asked to fire but the case no longer has it pending."""
+
+
+class StoreKeyError(AfterSalesError):
+    """The store cannot be read with the configured cipher (issue 6).
+
+    The ``CIPHER_KEY`` is wrong, missing or malformed, or the store was
+    written with another encryption setting than the one configured.
+    """

@@ -81,7 +81,23 @@ class ProposalDeclined(CaseEvent):
 
 
 class Rejected(CaseEvent):
+    """The seller rejected (KS-3).
+
+    Version 2 (issue 4) added ``category``, which classifies the rejection
+    for reports; ``reason`` stays the seller's own words. Events stored before
+    the change have no ``category`` and are upcast on load, so old histories
+    still replay.
+    """
+
     reason: str
+    category: str = "unspecified"
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A v1 rejection never recorded a category: it is ``unspecified``."""
+        state["category"] = "unspecified"
 
     def record(self, case: Case) -> None:
         case.rejection_reason = self.reason

@@ -40,32 +40,55 @@ class Delivered(TimedEvent):
         order.delivered_at = self.at
 
 
-class CaseOpened(TimedEvent):
+class CaseFact(TimedEvent):
+    """Base of the events a case's decision records on its order."""
+
     case_id: str
 
     def apply(self, order: Order) -> None:
+        # Cases check new commands against this, so that the order's case
+        # history stays in time order across its cases.
+        order.last_case_at = max(order.last_case_at or self.at, self.at)
+        self.record(order)
+
+    def record(self, order: Order) -> None:
+        """Assign this event's own fields."""
+
+
+class CaseOpened(CaseFact):
+    def record(self, order: Order) -> None:
         order.open_case_id = self.case_id
         if self.case_id not in order.case_ids:
             order.case_ids.append(self.case_id)
 
 
-class CaseReleased(TimedEvent):
-    case_id: str
-
-    def apply(self, order: Order) -> None:
+class CaseReleased(CaseFact):
+    def record(self, order: Order) -> None:
         order.open_case_id = None
 
 
-class RefundRecorded(TimedEvent):
-    case_id: str
+class RefundRecorded(CaseFact):
     amount: Decimal
 
-    def apply(self, order: Order) -> None:
+    def record(self, order: Order) -> None:
         order.refunded_total += self.amount
+
+
+class CaseRejected(TimedEvent):
+    """A seller rejected a case on this order (counted for the resubmission cap; issue 7)."""
+
+    case_id: str
+
+    def apply(self, order: Order) -> None:
+        order.rejected_case_ids = (*order.rejected_case_ids, self.case_id)
 
 
 class Order(TimedAggregate):
     """An order that after-sales cases are applied on."""
+
+    #: Cases on this order a seller rejected, in order (issue 7). A class-level
+    #: default, so orders stored or snapshotted before it existed still load.
+    rejected_case_ids: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -95,6 +118,8 @@ class Order(TimedAggregate):
         self.refunded_total = Decimal(0) * amount
         self.open_case_id: str | None = None
         self.case_ids: list[str] = []
+        #: When a case last recorded something on this order (None: never).
+        self.last_case_at: datetime | None = None
 
     @classmethod
     def register(cls, *, at: datetime, **facts: Any) -> Order:
@@ -130,6 +155,17 @@ class Order(TimedAggregate):
 
     def record_refund(self, case_id: str, amount: Decimal, at: datetime) -> None:
         self._record(RefundRecorded, at=at, case_id=case_id, amount=amount)
+
+    # Resubmission cap (issue 7): what ``max_applications_after_rejection`` counts.
+    def record_rejection(self, case_id: str, at: datetime) -> None:
+        self._record(CaseRejected, at=at, case_id=case_id)
+
+    @property
+    def applications_after_rejection(self) -> int:
+        """How many cases were applied for on this order after its first rejected one."""
+        if not self.rejected_case_ids:
+            return 0
+        return len(self.case_ids) - 1 - self.case_ids.index(self.rejected_case_ids[0])
 
 
 def new_id(order_id: str) -> UUID:

@@ -86,11 +86,13 @@ class Projector:
             if not notes:
                 return done
             lock = " FOR UPDATE" if self.sql.dialect == "postgres" else ""
+            # Decode before taking the lock: the transaction then only writes.
+            events = [self._decode(n) for n in notes if n.topic.startswith(EVENTS_TOPIC)]
             with self.sql.write() as cur:
                 cur.execute(f"SELECT position FROM {TRACKING} WHERE name = ?{lock}", (PROJECTOR,))
                 if int(cur.fetchone()[0]) != pos:
                     continue  # another process projected this page first
-                self._project(cur, notes)
+                self._project(cur, events)
                 cur.execute(
                     f"UPDATE {TRACKING} SET position = ? WHERE name = ?", (notes[-1].id, PROJECTOR)
                 )
@@ -104,15 +106,12 @@ class Projector:
             cur.execute(f"UPDATE {TRACKING} SET position = 0 WHERE name = ?", (PROJECTOR,))
         return self.catch_up()
 
-    def _project(self, cur: Cursor, notes: Sequence[Any]) -> None:
+    def _project(self, cur: Cursor, events: Sequence[Any]) -> None:
         inserts: dict[str, tuple[Any, ...]] = {}
         updates: dict[str, dict[str, Any]] = {}
         deadlines: dict[str, tuple[str, list[dict[str, Any]]]] = {}
         deductions: list[tuple[Any, ...]] = []
-        for note in notes:
-            if not note.topic.startswith(EVENTS_TOPIC):
-                continue
-            e = self._decode(note)
+        for e in events:
             key = str(e.originator_id)
             if isinstance(e, ev.Applied):
                 inserts[key] = (

@@ -5,10 +5,16 @@ it comes from and its basis: ``documented`` (the platform's text says so),
 ``assumption`` (the text is silent; our default), ``example`` (a template
 value) or ``disabled``. A case records the name, version and digest of the
 rule set it was applied under and keeps those values for its whole life.
+
+Validation names the key of every problem (``deadlines.0.after: duration
+'-5h' must be positive``), one line each (:class:`InvalidRuleSetError`), so
+that ``aftersales rules check`` can print them; ``docs/rules-template.yaml``
+explains every key.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -16,30 +22,42 @@ from datetime import timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from .errors import RuleSetError
-from .money import check_currency
-from .statechart import DEADLINE_ACTIONS, KINDS
+from .money import MINOR_UNITS
+from .statechart import DEADLINE_ACTIONS, KINDS, STATES, destination
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_DURATION = re.compile(r"^\s*([+-]?\d+)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_HELP = "write a whole number and a unit (s, m, h, d), like '48h', '10d' or '30m'"
 
 
 def _parse_duration(value: object) -> timedelta:
+    # A bare number is refused rather than read as seconds: `after: 48` almost
+    # certainly meant hours, and a silent 48 s deadline is a costly mistake.
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
-    elif isinstance(value, bool):
-        raise ValueError("a duration is a string like '48h', '10d' or '30m'")
-    elif isinstance(value, int):
-        seconds = value
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f"{value!r} has no unit; {_DURATION_HELP}")
     else:
-        raise ValueError(f"{value!r} is not a duration like '48h', '10d' or '30m'")
+        raise ValueError(f"{value!r} is not a duration; {_DURATION_HELP}")
     if seconds <= 0:
         raise ValueError(f"duration {value!r} must be positive")
     return timedelta(seconds=seconds)
@@ -55,7 +73,7 @@ def _show_duration(value: timedelta) -> str:
 
 def _parse_decimal(value: object) -> Decimal:
     if isinstance(value, (float, bool)):
-        raise ValueError("give amounts as decimal strings, e.g. '300.00'")
+        raise ValueError(f"{value!r} is inexact; give amounts as quoted decimal strings: '300.00'")
     try:
         amount = Decimal(str(value))
     except ArithmeticError:
@@ -85,6 +103,9 @@ SELLER_FAULT: frozenset[str] = frozenset(
     {"wrong_item", "missing_item", "quality_issue", "damaged", "not_as_described"}
 )
 
+#: A count cap: a non-negative whole number, or ``null`` for no cap.
+Cap = Annotated[int, Field(strict=True, ge=0)] | None
+
 T = TypeVar("T")
 
 
@@ -101,17 +122,78 @@ class Setting(_Strict, Generic[T]):
     note: str = ""
 
 
+def _valid_kinds(action: str, state: str) -> list[str]:
+    """The case kinds for which a deadline ``action`` in ``state`` is a transition."""
+    if DEADLINE_ACTIONS.get(action) != state:
+        return []
+    return [k for k in KINDS if destination(action, state, k, "system") is not None]
+
+
 class DeadlineRule(_Strict):
-    """A deadline that starts when a case enters ``state`` and fires ``action``."""
+    """A deadline that starts when a case enters ``state`` and fires ``action``.
+
+    ``kinds`` defaults to every kind the action applies to in that state.
+    """
 
     name: str = Field(min_length=1)
     state: str
-    kinds: list[Kind] = Field(default_factory=lambda: list(KINDS))
-    after: Duration
     action: str
+    kinds: list[Kind] = Field(min_length=1)
+    after: Duration
     rule: str = Field(min_length=1)
     basis: Basis = "documented"
     note: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kinds(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kinds" not in data:
+            action, state = str(data.get("action")), str(data.get("state"))
+            fits = _valid_kinds(action, state)
+            return {**data, "kinds": fits or list(KINDS)}
+        return data
+
+    @field_validator("state")
+    @classmethod
+    def _state_has_deadlines(cls, state: str) -> str:
+        starts = sorted(set(DEADLINE_ACTIONS.values()), key=STATES.index)
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r} (deadline states: {', '.join(starts)})")
+        if state not in starts:
+            raise ValueError(
+                f"no deadline can start in state {state!r} (deadline states: {', '.join(starts)})"
+            )
+        return state
+
+    @field_validator("action")
+    @classmethod
+    def _action_exists_for_state(cls, action: str, info: ValidationInfo) -> str:
+        state = info.data.get("state")
+        if action not in DEADLINE_ACTIONS:
+            known = ", ".join(DEADLINE_ACTIONS)
+            raise ValueError(f"unknown action {action!r} (actions: {known})")
+        if state is not None and DEADLINE_ACTIONS[action] != state:
+            here = ", ".join(a for a, s in DEADLINE_ACTIONS.items() if s == state)
+            raise ValueError(
+                f"action {action!r} does not exist for state {state!r} (actions there: {here}; "
+                f"{action} belongs to {DEADLINE_ACTIONS[action]!r})"
+            )
+        return action
+
+    @field_validator("kinds")
+    @classmethod
+    def _action_applies_to_kinds(cls, kinds: list[str], info: ValidationInfo) -> list[str]:
+        state, action = info.data.get("state"), info.data.get("action")
+        if state is None or action is None:
+            return kinds  # already reported on its own key
+        fits = _valid_kinds(action, state)
+        wrong = [k for k in kinds if k not in fits]
+        if wrong:
+            raise ValueError(
+                f"{action} in state {state!r} does not apply to {', '.join(wrong)} cases "
+                f"(it applies to: {', '.join(fits)})"
+            )
+        return kinds
 
 
 class Settings(_Strict):
@@ -130,6 +212,10 @@ class Settings(_Strict):
     return_processing_fee: Setting[Amount]
     goods_scrap_after: Setting[Duration]
     no_reply_deduction: Setting[bool]
+    # Optional so that rule sets recorded before it existed still load.
+    max_applications_after_rejection: Setting[Cap] = Setting[Cap](
+        value=None, rule="default", basis="assumption", note="not set in the rule set: no cap"
+    )
 
 
 class RuleSet(_Strict):
@@ -144,24 +230,26 @@ class RuleSet(_Strict):
     deadlines: list[DeadlineRule]
     settings: Settings
 
-    def model_post_init(self, context: Any, /) -> None:
-        try:
-            check_currency(self.currency)
-        except Exception as exc:
-            raise ValueError(str(exc)) from None
-        seen: set[tuple[str, str]] = set()
-        for d in self.deadlines:
-            if d.action not in DEADLINE_ACTIONS:
-                raise ValueError(f"deadline {d.name!r}: unknown action {d.action!r}")
-            if DEADLINE_ACTIONS[d.action] != d.state:
-                raise ValueError(
-                    f"deadline {d.name!r}: action {d.action!r} does not exist for state "
-                    f"{d.state!r} (it belongs to {DEADLINE_ACTIONS[d.action]!r})"
-                )
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, currency: str) -> str:
+        if currency not in MINOR_UNITS:
+            known = ", ".join(sorted(MINOR_UNITS))
+            raise ValueError(f"unknown currency {currency!r} (known: {known})")
+        return currency
+
+    @model_validator(mode="after")
+    def _one_deadline_per_state_and_kind(self) -> RuleSet:
+        first: dict[tuple[str, str], int] = {}
+        for i, d in enumerate(self.deadlines):
             for k in d.kinds:
-                if (d.state, k) in seen:
-                    raise ValueError(f"deadline {d.name!r}: two deadlines for {d.state}/{k}")
-                seen.add((d.state, k))
+                j = first.setdefault((d.state, k), i)
+                if j != i:
+                    raise ValueError(
+                        f"deadlines.{i}: a second deadline for {k} cases in state "
+                        f"{d.state!r} (deadlines.{j} is the first)"
+                    )
+        return self
 
     @property
     def digest(self) -> str:
@@ -190,18 +278,92 @@ class RuleSet(_Strict):
         return parse_ruleset(data, origin=f"{self.name} with overrides")
 
 
+class InvalidRuleSetError(RuleSetError):
+    """A rule set failed validation; ``problems`` has one line per problem, each naming its key."""
+
+    def __init__(self, origin: str, problems: list[str]) -> None:
+        self.origin = origin
+        self.problems = problems
+        super().__init__(f"{origin}: " + "; ".join(problems))
+
+
 def parse_ruleset(data: object, *, origin: str = "rule set") -> RuleSet:
     """Validate raw data as a :class:`RuleSet`; raise :class:`RuleSetError` naming the key."""
     if not isinstance(data, dict):
-        raise RuleSetError(f"{origin}: a rule set is a mapping, got {type(data).__name__}")
+        keys = ", ".join(RuleSet.model_fields)
+        got = "an empty file" if data is None else _show(data)
+        raise InvalidRuleSetError(origin, [f"(top): a rule set is a mapping of {keys}; got {got}"])
     try:
         return RuleSet.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise RuleSetError(f"{origin}: {problems}") from None
+        raise InvalidRuleSetError(origin, _problems(exc.errors())) from None
+
+
+def _problems(errors: list[ErrorDetails]) -> list[str]:
+    """One line per problem; a misspelt key is one problem, not "unknown" plus "missing"."""
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    typos: dict[tuple[int | str, ...], str] = {}
+    for e in errors:
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden":
+            siblings = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
+            close = difflib.get_close_matches(str(loc[-1]), siblings, n=1)
+            if close:
+                typos[loc] = close[0]
+    spelt = {(*loc[:-1], name) for loc, name in typos.items()}
+    return [_explain(e, typos.get(tuple(e["loc"]))) for e in errors if tuple(e["loc"]) not in spelt]
+
+
+def _explain(err: ErrorDetails, typo_of: str | None = None) -> str:
+    """One line naming the key (``deadlines.0.after``) and what is wrong with it."""
+    loc = tuple(err["loc"])
+    kind, given = err["type"], err.get("input")
+    if kind == "extra_forbidden" and typo_of:
+        why = f"unknown key; did you mean {typo_of!r} (required, missing)?"
+    elif kind == "extra_forbidden":
+        known = _keys_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        why = f"unknown key ({hint}known: {', '.join(known)})"
+    elif kind == "missing":
+        why = "required key is missing"
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        why = f"expected a mapping with keys {', '.join(_keys_at(loc))}; got {_show(given)}"
+    elif kind == "value_error":
+        why = err["msg"].removeprefix("Value error, ")
+    else:
+        why = f"{err['msg'].replace('Input should', 'should')} (got {_show(given)})"
+    key = ".".join(str(p) for p in loc)
+    return f"{key}: {why}" if key else why
+
+
+def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the model at ``loc`` (from the top of a rule set) accepts."""
+    model: type[BaseModel] | None = RuleSet
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _model_of(field.annotation) if field else None
+    return list(model.model_fields) if model else []
+
+
+def _model_of(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (found := _model_of(arg)) is not None:
+            return found
+    return None
+
+
+def _show(value: object) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def builtin_names() -> list[str]:
@@ -210,14 +372,12 @@ def builtin_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_ruleset(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> RuleSet:
-    """Load a shipped rule set by name (``kuaishou``) or a user's file by path."""
-    text: str
+def read_ruleset_data(name_or_path: str | Path) -> object:
+    """The raw data of a shipped rule set (by name) or a user's YAML/JSON file (by path)."""
     origin = str(name_or_path)
     if isinstance(name_or_path, str) and name_or_path in builtin_names():
-        text = (resources.files("aftersales_es") / "rulesets" / f"{name_or_path}.yaml").read_text(
-            encoding="utf-8"
-        )
+        folder = resources.files("aftersales_es") / "rulesets"
+        text = (folder / f"{name_or_path}.yaml").read_text(encoding="utf-8")
     else:
         path = Path(name_or_path)
         if not path.is_file():
@@ -228,7 +388,27 @@ def load_ruleset(name_or_path: str | Path, overrides: dict[str, Any] | None = No
         except (OSError, UnicodeDecodeError) as exc:
             raise RuleSetError(f"{origin}: cannot read: {exc}") from None
     try:
-        data = json.loads(text) if origin.endswith(".json") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise RuleSetError(f"{origin}: not valid YAML/JSON: {exc}") from None
-    return parse_ruleset(data, origin=origin).with_overrides(overrides)
+        return json.loads(text) if origin.endswith(".json") else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise InvalidRuleSetError(origin, [f"(file): invalid JSON at {where}: {exc.msg}"]) from None
+    except yaml.YAMLError as exc:
+        raise InvalidRuleSetError(origin, [f"(file): {_yaml_problem(exc)}"]) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    # PyYAML's own message spans several lines; keep the problem and where it is.
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    text = f"invalid YAML{where}: {problem}" + (f" ({context})" if context else "")
+    if "end of stream" in problem or "<stream end>" in problem:
+        text += "; the file looks truncated"
+    return text
+
+
+def load_ruleset(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> RuleSet:
+    """Load a shipped rule set by name (``kuaishou``) or a user's file by path."""
+    data = read_ruleset_data(name_or_path)
+    return parse_ruleset(data, origin=str(name_or_path)).with_overrides(overrides)

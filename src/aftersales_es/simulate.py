@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from .application import AfterSales
 from .commands import Id, describe
 from .errors import AfterSalesError, ScenarioError
+from .rules import RuleSet, builtin_names, load_ruleset
 from .views import case_dict, plain
 
 
@@ -37,13 +39,26 @@ class Scenario(BaseModel):
     steps: list[Step] = Field(default_factory=list)
     until: AwareDatetime | None = None
 
-    def model_post_init(self, context: Any, /) -> None:
+    @model_validator(mode="after")
+    def _in_time_order(self) -> Scenario:
+        # A custom error, so the message reads as ours (no "Value error," prefix).
         times = [s.at for s in self.steps]
         for i in range(1, len(times)):
             if times[i] < times[i - 1]:
-                raise ValueError(f"steps.{i}: goes back in time ({times[i]} < {times[i - 1]})")
+                raise PydanticCustomError(
+                    "time_order",
+                    "steps.{i}: goes back in time ({now} is before step {prev}'s {then}); "
+                    "steps must be in time order",
+                    {
+                        "i": i,
+                        "now": times[i].isoformat(),
+                        "prev": i - 1,
+                        "then": times[i - 1].isoformat(),
+                    },
+                )
         if self.until is not None and times and self.until < times[-1]:
-            raise ValueError("until: is before the last step")
+            raise PydanticCustomError("time_order", "until: is before the last step")
+        return self
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -57,7 +72,12 @@ def load_scenario(path: str | Path) -> Scenario:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise ScenarioError(f"{path}: not valid YAML/JSON: {exc}") from None
-    return parse_scenario(data, origin=str(path))
+    scenario = parse_scenario(data, origin=str(path))
+    # A rule-set path is relative to the scenario file, wherever it is run from.
+    beside = p.parent / scenario.platform
+    if scenario.platform not in builtin_names() and beside.is_file():
+        scenario = scenario.model_copy(update={"platform": str(beside)})
+    return scenario
 
 
 def parse_scenario(data: object, origin: str = "scenario") -> Scenario:
@@ -71,16 +91,23 @@ def parse_scenario(data: object, origin: str = "scenario") -> Scenario:
 
 def run(scenario: Scenario, store: str = "memory") -> dict[str, Any]:
     """Run a scenario on a fresh store and return the SPEC §4 output."""
-    app = AfterSales(store, settings=scenario.settings)
+    rulesets: dict[str, RuleSet] = {}
+    platform = scenario.platform
+    if platform not in builtin_names():
+        # A rule-set file: orders name its platform, not the file's path.
+        rules = load_ruleset(platform)
+        rulesets[rules.name] = rules
+        platform = rules.name
+    app = AfterSales(store, rulesets=rulesets, settings=scenario.settings)
     try:
-        return _run(app, scenario)
+        return _run(app, scenario, platform)
     finally:
         app.close()
 
 
-def _run(app: AfterSales, scenario: Scenario) -> dict[str, Any]:
+def _run(app: AfterSales, scenario: Scenario, platform: str) -> dict[str, Any]:
     for i, raw in enumerate(scenario.orders):
-        facts = {"platform": scenario.platform, **raw}
+        facts = {"platform": platform, **raw}
         try:
             app.register_order(facts)
         except AfterSalesError as exc:

@@ -1,0 +1,124 @@
+"""The checks on a new application (the buyer's ``apply``); private to the case.
+
+Split from :mod:`aftersales_es.case` so that the aggregate module stays
+readable. Everything here decides only from the order, the rule set and the
+command: it records nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from .deadlines import elapsed, later
+from .errors import (
+    CommandRefusedError,
+    NotAllowedError,
+    OpenCaseExistsError,
+    RefundCapError,
+    WindowClosedError,
+)
+from .money import fmt
+from .order import Order
+from .rules import RuleSet
+
+GOODS_KINDS = frozenset({"return_refund", "exchange", "repair"})
+NO_REFUND_KINDS = frozenset({"exchange", "repair"})
+
+
+def check_application(
+    case_id: str,
+    order: Order,
+    rules: RuleSet,
+    *,
+    at: datetime,
+    kind: str,
+    amount: Decimal | None,
+) -> Decimal:
+    """The amount the application asks for, or a refusal naming the rule.
+
+    ``amount`` None asks for what is left to refund on the order; exchanges
+    and repairs ask for nothing.
+    """
+
+    def refuse(err: type[CommandRefusedError], rule: str, why: str) -> CommandRefusedError:
+        return err(case_id, "new", "apply", rule, why)
+
+    if kind not in rules.kinds:
+        offered = ", ".join(rules.kinds)
+        raise refuse(NotAllowedError, f"{rules.name}.kinds", f"{kind} not offered ({offered})")
+    if at < order.paid_at:
+        raise refuse(WindowClosedError, "order", f"applied before payment ({order.paid_at})")
+    if order.last_case_at is not None and at < order.last_case_at:
+        # Another case already recorded something later on this order.
+        raise refuse(
+            WindowClosedError,
+            "time",
+            f"at {at.isoformat()} is before the last case event on order {order.order_id} "
+            f"({order.last_case_at.isoformat()})",
+        )
+    if order.open_case_id is not None:
+        raise refuse(
+            OpenCaseExistsError,
+            "INV-open",
+            f"order {order.order_id} already has open case {order.open_case_id}",
+        )
+    if kind in NO_REFUND_KINDS:
+        if amount is not None and amount != 0:
+            raise refuse(
+                NotAllowedError,
+                "apply",
+                f"an exchange or repair ({kind}) asks for no refund (amount 0)",
+            )
+        amount = Decimal(0).quantize(order.amount)
+    else:
+        if order.remaining <= 0:
+            raise refuse(
+                RefundCapError, "INV-cap", f"order {order.order_id} is already fully refunded"
+            )
+        if amount is None:
+            amount = order.remaining
+        elif amount == 0:
+            raise refuse(NotAllowedError, "apply", f"a {kind} case asks for an amount above 0")
+    if amount > order.remaining:
+        raise refuse(
+            RefundCapError,
+            "INV-cap",
+            f"asks {fmt(amount)} but only {fmt(order.remaining)} {order.currency} of order "
+            f"{order.order_id} is left to refund",
+        )
+    s = rules.settings
+    if kind in GOODS_KINDS:
+        validity = s.after_sales_validity
+        if order.delivered_at is None or order.delivered_at > at:
+            raise refuse(NotAllowedError, validity.rule, "the goods have not been delivered")
+        ends = later(order.delivered_at, validity.value)
+        if at > ends:
+            raise refuse(
+                WindowClosedError, validity.rule, f"after-sales validity ended {ends.isoformat()}"
+            )
+    if kind == "cancel_undelivered":
+        cancel = s.cancel_shipped_after
+        if order.delivered(at):
+            raise refuse(NotAllowedError, cancel.rule, "the goods were received")
+        opens = later(order.paid_at, cancel.value)
+        if order.shipped(at) and at < opens:
+            raise refuse(
+                WindowClosedError,
+                cancel.rule,
+                f"a shipped order may be cancelled only from {opens.isoformat()}",
+            )
+    return amount
+
+
+def express_refund_applies(order: Order, rules: RuleSet, at: datetime, kind: str) -> bool:
+    """KS-9: a refund-only application is refunded at once when all conditions hold."""
+    s = rules.settings
+    return bool(
+        kind == "refund_only"
+        and s.express_refund.value
+        and elapsed(order.paid_at, at) < s.express_refund_paid_within.value
+        and order.currency == rules.currency
+        and order.amount < s.express_refund_amount_below.value
+        and not order.shipped(at)
+    )

@@ -1,0 +1,83 @@
+"""The benchmark suite (issue 5) runs and reports complete rows.
+
+Shapes only, at tiny sizes: every workload returns rows naming ours, the
+baseline, a ratio and a target where it has one. Timings are never asserted
+(the figures come from ``make bench`` on a quiet machine).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from bench import Config, Row, audit, commands, load, simulate, sweep
+from bench import __main__ as bench_main
+
+TINY = 0.05  # of the quick sizes: 50 commands, 100 audited cases, 10 due deadlines
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Config:
+    return Config(quick=True, repeats=1, scale=TINY, workdir=tmp_path)
+
+
+def assert_row_shape(row: Row, *, targeted: bool) -> None:
+    assert row.workload and row.metric and row.unit and row.baseline_name
+    assert math.isfinite(row.ours) and row.ours > 0
+    assert row.baseline is not None and math.isfinite(row.baseline) and row.baseline > 0
+    assert row.ratio is not None and math.isfinite(row.ratio)
+    if targeted:
+        assert row.op in (">=", "<=") and row.target is not None
+        assert row.passed in (True, False)
+    d = row.as_dict()
+    assert {"workload", "metric", "ours", "baseline", "ratio", "target", "passed"} <= set(d)
+    json.dumps(d)  # results.json must be able to hold it
+
+
+@pytest.mark.parametrize(
+    ("module", "rows", "targets"),
+    [
+        (commands, 2, 2),  # vs bare eventsourcing, vs raw sqlite3
+        (load, 3, 2),  # 10-event cold load; 1,000-event vs 10-event; 1,049 reported
+        (audit, 4, 2),  # events/s and peak memory targeted; case-order reference
+        (sweep, 1, 1),
+        (simulate, 1, 1),
+    ],
+    ids=lambda v: getattr(v, "__name__", str(v)).rsplit(".", 1)[-1],
+)
+def test_workload_at_tiny_size_reports_ours_baseline_ratio_and_target(
+    cfg: Config, module: object, rows: int, targets: int
+) -> None:
+    got: list[Row] = module.run(cfg)  # type: ignore[attr-defined]
+    assert len(got) == rows
+    assert sum(1 for r in got if r.op) == targets
+    for r in got:
+        assert_row_shape(r, targeted=bool(r.op))
+
+
+def test_sweep_at_tiny_size_fires_every_due_deadline_once(cfg: Config) -> None:
+    (row,) = sweep.run(cfg)
+    assert row.extra["pending_before"] == row.extra["due"] + row.extra["backlog"]
+
+
+def test_main_quick_only_writes_results_json_without_judging_timings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.json"
+    args = ["--quick", "--only", "load", "--scale", str(TINY), "--out", str(out)]
+    code = bench_main.main([*args, "--workdir", str(tmp_path), "--check"])
+    assert code == 0  # quick mode never fails on timings, even with --check
+    printed = capsys.readouterr().out
+    for column in ("workload", "ours", "baseline", "ratio", "target", "result"):
+        assert column in printed
+    data = json.loads(out.read_text())
+    assert data["mode"] == "quick" and data["errors"] == {}
+    assert [r["workload"] for r in data["rows"]] == ["2 load case"] * 3
+    assert all(r["ratio"] is not None for r in data["rows"])
+
+
+def test_main_unknown_workload_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main.main(["--quick", "--only", "nope"]) == 2
+    assert "unknown workload" in capsys.readouterr().out
