@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
 
@@ -39,7 +39,7 @@ from .errors import (
     ConcurrencyError,
     DeadlineNotPendingError,
     InvalidInputError,
-    NotFoundError,
+    OrderNotFoundError,
     StoreKeyError,
 )
 from .events import CaseEvent
@@ -120,7 +120,8 @@ class AfterSales(Application[UUID]):
 
     name = "aftersales"
     max_tries = 5
-    snapshotting_intervals = {Case: 50}  # issue 4: long cases load from a snapshot
+    # issue 4: long cases load from a snapshot
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Case: 50}
     #: How long idempotency keys are remembered (see :mod:`.idempotency`).
     key_retention = DEFAULT_RETENTION
 
@@ -203,7 +204,7 @@ class AfterSales(Application[UUID]):
         try:
             order: Order = self.repository.get(order_uuid(order_id))
         except AggregateNotFoundError:
-            raise NotFoundError(f"order {order_id!r} not found") from None
+            raise OrderNotFoundError(order_id) from None
         return order
 
     def mark_shipped(self, order_id: str, at: datetime) -> None:
