@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	rm -f demo.db demo.db-wal demo.db-shm
 	$(BIN)/aftersales --store demo.db demo
+	$(BIN)/aftersales --store demo.db audit
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -23,11 +23,8 @@ from .helpers import order, t
 from .test_history import PATHS, run_path
 from .test_ledger import generated  # noqa: F401  (fixture)
 
-# Accepting a plan changes the case's amount; the read model keeps the asked
-# amount (projections.py ignores ProposalAccepted.amount), so the audit flags
-# these cases until that is fixed.
+# Accepting a plan changes the case's amount: the read model must follow it.
 PLAN_PATHS = {"ks_partial_plan", "ks_offline_exchange"}
-PROJECTION_BUG = "projections.py does not update aftersales_cases.amount on ProposalAccepted"
 
 
 def build(app: AfterSales, paths: list[str]) -> None:
@@ -43,13 +40,11 @@ def test_audit_of_every_path_finds_nothing(app: AfterSales) -> None:
     assert report.case_events == sum(len(app.case_events(f"C{i}")) for i in range(report.cases))
 
 
-@pytest.mark.xfail(strict=True, reason=PROJECTION_BUG)
 def test_audit_of_accepted_plans_finds_nothing_km7(app: AfterSales) -> None:
     build(app, sorted(PLAN_PATHS))
     assert audit(app).mismatches == []
 
 
-@pytest.mark.xfail(strict=True, reason=PROJECTION_BUG)
 def test_audit_of_generated_store_finds_nothing(generated: str) -> None:  # noqa: F811
     app = AfterSales(generated)
     try:

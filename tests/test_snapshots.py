@@ -75,10 +75,10 @@ def test_long_case_loads_identically_with_and_without_snapshots(long_case: str) 
         full.close()
 
 
-#: What a Case snapshot holds at ``Case.class_version`` 1. A snapshot taken
-#: before an attribute is added loads without it: whoever changes this set must
-#: bump ``Case.class_version`` and add ``Case.upcast_v1_v2(state)`` (snapshot
-#: upcasting, as events do), then update this set.
+#: What a Case snapshot held when snapshots were turned on (issue 4). A snapshot
+#: taken then restores only these attributes, so every attribute added since needs
+#: a class-level default on Case (as issue 7 did for ``lines`` and ``fee_total``),
+#: or a bumped ``Case.class_version`` with ``Case.upcast_v1_v2(state)``.
 SNAPSHOT_SHAPE = {
     "_created_on", "_modified_on", "amount", "applied_at", "applied_kind", "buyer_id",
     "case_id", "closed_reason", "currency", "deadlines", "deducted_total", "escalated_by",
@@ -88,11 +88,13 @@ SNAPSHOT_SHAPE = {
 }  # fmt: skip
 
 
-def test_case_snapshot_shape_changes_only_with_a_class_version() -> None:
+def test_attributes_added_since_the_first_snapshots_have_defaults() -> None:
     app = AfterSales("memory")
     try:
         run_path(app, "ks_approved_refund")
         state = Snapshot.take(app.get_case("C1")).state
     finally:
         app.close()
-    assert (getattr(Case, "class_version", 1), set(state)) == (1, SNAPSHOT_SHAPE)
+    added = sorted(set(state) - SNAPSHOT_SHAPE)
+    if getattr(Case, "class_version", 1) == 1:
+        assert [a for a in added if not hasattr(Case, a)] == [], "old snapshots lack these"

@@ -282,6 +282,8 @@ class AfterSales(Application[UUID]):
                 kind=cmd.kind,
                 amount=amount,
                 reason=cmd.reason,
+                # issue 7: order lines named by the application (None: whole order)
+                lines=None if cmd.lines is None else [p.model_dump() for p in cmd.lines],
             )
             extra: list[TimedAggregate] = []
             known = rules.digest in self._recorded

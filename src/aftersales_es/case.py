@@ -36,6 +36,11 @@ REFUND_KINDS = frozenset({"refund_only", "return_refund", "cancel_undelivered"})
 class Case(CaseSteps):
     """One after-sales case. Create it with :meth:`open`, never directly."""
 
+    # Issue 7: class-level defaults, so snapshots taken before lines and fees
+    # existed still load (a snapshot restores only the attributes it saved).
+    lines: tuple[dict[str, Any], ...] = ()
+    fee_total: Decimal = Decimal(0)
+
     def __init__(
         self,
         *,
@@ -55,8 +60,11 @@ class Case(CaseSteps):
         actor: str,
         auto: bool,
         rule: str | None,
+        lines: tuple[dict[str, Any], ...] = (),
     ) -> None:
         self.case_id = case_id
+        self.lines = tuple(dict(part) for part in lines)
+        self.fee_total = amount - amount
         self.order_id = order_id
         self.seller_id = seller_id
         self.buyer_id = buyer_id
@@ -92,6 +100,11 @@ class Case(CaseSteps):
         return min(pending, key=lambda d: d.due) if pending else None
 
     @property
+    def line_ids(self) -> list[str]:
+        """The order lines this case covers (empty: the whole order; issue 7)."""
+        return [part["line"] for part in self.lines]
+
+    @property
     def is_open(self) -> bool:
         """Whether the case holds its order's single open slot."""
         return self.state in OPEN
@@ -107,17 +120,25 @@ class Case(CaseSteps):
         kind: str,
         amount: Decimal | None,
         reason: str,
+        lines: list[dict[str, Any]] | None = None,
     ) -> Case:
-        """Apply for after-sales on ``ctx.order`` (the buyer's ``apply``)."""
+        """Apply for after-sales on ``ctx.order`` (the buyer's ``apply``).
+
+        ``lines`` ([{line, quantity}], issue 7) names order lines and
+        quantities; None or empty covers the whole order.
+        """
         order, rules = ctx.order, ctx.rules
-        amount = check_application(case_id, order, rules, at=at, kind=kind, amount=amount)
+        parts = tuple({"line": p["line"], "quantity": int(p["quantity"])} for p in lines or ())
+        amount = check_application(
+            case_id, order, rules, at=at, kind=kind, amount=amount, lines=list(parts)
+        )
         cap = rules.settings.max_applications_after_rejection  # issue 7: resubmission cap
         after = order.applications_after_rejection
         if cap.value is not None and order.rejected_case_ids and after >= cap.value:
             why = f"after a rejection the buyer may apply again at most {cap.value} time(s)"
             used = f"on order {order.order_id} ({after} used)"
             raise NotAllowedError(case_id, "new", "apply", cap.rule, f"{why} {used}")
-        facts = {
+        facts: dict[str, Any] = {
             "case_id": case_id,
             "order_id": order.order_id,
             "seller_id": order.seller_id,
@@ -128,6 +149,8 @@ class Case(CaseSteps):
             "currency": order.currency,
             "reason": reason,
         }
+        if parts:  # an application without lines records exactly what it did before
+            facts["lines"] = parts
         ruleset = {"name": rules.name, "version": rules.version, "digest": rules.digest}
         case = cls._create(
             ev.Applied,
@@ -141,7 +164,7 @@ class Case(CaseSteps):
             ruleset=ruleset,
             **facts,
         )
-        order.occupy(case_id, at)
+        order.occupy(case_id, at, [p["line"] for p in parts])
         case._after_apply(ctx, at)
         return case
 
@@ -273,16 +296,16 @@ class Case(CaseSteps):
         """Either party asks the platform to intervene (KS-8, KM-6)."""
         dest = self._check("escalate", by, at)
         if self.state == "rejected":
-            holder = ctx.order.open_case_id
-            if holder is not None and holder != self.case_id:
+            blocked = ctx.order.blocking(self.line_ids, self.case_id)
+            if blocked is not None:
                 self._refuse(
                     OpenCaseExistsError,
                     "escalate",
-                    "INV-open",
-                    f"order {self.order_id} already has open case {holder}",
+                    blocked[0],
+                    f"order {self.order_id} already has open case {blocked[1]}",
                 )
             self._check_order_time("escalate", at, ctx.order)
-            ctx.order.occupy(self.case_id, at)
+            ctx.order.occupy(self.case_id, at, self.line_ids)
         self._escalate(ctx, at, dest, by=by, actor=by, auto=False, rule=None)
 
     def submit_evidence(self, ctx: Context, *, at: datetime, by: str = "buyer", note: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from .deadlines import elapsed, later
 from .errors import (
@@ -34,11 +35,13 @@ def check_application(
     at: datetime,
     kind: str,
     amount: Decimal | None,
+    lines: list[dict[str, Any]] | None = None,
 ) -> Decimal:
     """The amount the application asks for, or a refusal naming the rule.
 
-    ``amount`` None asks for what is left to refund on the order; exchanges
-    and repairs ask for nothing.
+    ``amount`` None asks for what is left to refund on the order (on named
+    ``lines``: the named quantities' price, capped by what each line has
+    left); exchanges and repairs ask for nothing.
     """
 
     def refuse(err: type[CommandRefusedError], rule: str, why: str) -> CommandRefusedError:
@@ -57,12 +60,17 @@ def check_application(
             f"at {at.isoformat()} is before the last case event on order {order.order_id} "
             f"({order.last_case_at.isoformat()})",
         )
-    if order.open_case_id is not None:
+    named = [part["line"] for part in lines or []]
+    blocked = order.blocking(named)
+    if blocked is not None:
+        what = f"line(s) {', '.join(named)} of order" if named else "order"
         raise refuse(
             OpenCaseExistsError,
-            "INV-open",
-            f"order {order.order_id} already has open case {order.open_case_id}",
+            blocked[0],
+            f"{what} {order.order_id} already has open case {blocked[1]}",
         )
+    if lines:
+        amount = _check_lines(refuse, order, kind, amount, lines)
     if kind in NO_REFUND_KINDS:
         if amount is not None and amount != 0:
             raise refuse(
@@ -108,6 +116,49 @@ def check_application(
                 cancel.rule,
                 f"a shipped order may be cancelled only from {opens.isoformat()}",
             )
+    return amount
+
+
+def _check_lines(
+    refuse: Any, order: Order, kind: str, amount: Decimal | None, lines: list[dict[str, Any]]
+) -> Decimal | None:
+    """Issue 7: the named lines exist, once each, with quantities left; the amount
+    within what they may refund (INV-line-qty, INV-line-cap). Returns the amount
+    asked (the default for a refund kind when ``amount`` is None)."""
+    if kind == "cancel_undelivered":
+        raise refuse(NotAllowedError, "apply", "a cancellation covers the whole order")
+    names = [part["line"] for part in lines]
+    for name in names:
+        if order.line(name) is None:
+            known = ", ".join(ln["line"] for ln in order.lines) or "none"
+            raise refuse(
+                NotAllowedError, "apply", f"order {order.order_id} has no line {name} ({known})"
+            )
+        if names.count(name) > 1:
+            raise refuse(NotAllowedError, "apply", f"line {name} is named twice")
+    for part in lines:
+        left = order.line_left(part["line"])[0]
+        if part["quantity"] > left:
+            raise refuse(
+                RefundCapError,
+                "INV-line-qty",
+                f"asks {part['quantity']} of line {part['line']} but only {left} "
+                f"of order {order.order_id} are left",
+            )
+    if kind in NO_REFUND_KINDS:
+        return amount
+    cap = sum(order.line_caps(lines), Decimal(0))
+    if amount is None:
+        amount = min(cap, order.remaining).quantize(order.amount)
+        if amount <= 0:
+            raise refuse(RefundCapError, "INV-line-cap", f"nothing is left to refund on {names}")
+    if amount > cap:
+        raise refuse(
+            RefundCapError,
+            "INV-line-cap",
+            f"asks {fmt(amount)} but the named line(s) {', '.join(names)} may refund at most "
+            f"{fmt(cap)} {order.currency}",
+        )
     return amount
 
 

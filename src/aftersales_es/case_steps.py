@@ -24,6 +24,7 @@ from .errors import (
     TransitionNotAllowedError,
     WindowClosedError,
 )
+from .fees import allocate, return_fee
 from .money import fmt
 from .order import Order
 from .rules import RuleSet
@@ -53,6 +54,8 @@ class CaseSteps(TimedAggregate):
         deadlines: ev.Deadlines
         last_at: datetime
         refunded_total: Decimal
+        lines: tuple[dict[str, Any], ...]
+        fee_total: Decimal
 
     @property
     def pending_deadlines(self) -> list[Deadline]:
@@ -133,6 +136,17 @@ class CaseSteps(TimedAggregate):
                 f"{fmt(amount)} exceeds the {fmt(order.remaining)} {order.currency} "
                 f"left to refund on order {order.order_id}",
             )
+        if self.lines:  # issue 7: a line case refunds at most what its lines may
+            cap = sum(order.line_caps(list(self.lines)), Decimal(0))
+            if amount > cap:
+                names = ", ".join(p["line"] for p in self.lines)
+                self._refuse(
+                    RefundCapError,
+                    command,
+                    "INV-line-cap",
+                    f"{fmt(amount)} exceeds the {fmt(cap)} {order.currency} that line(s) "
+                    f"{names} of order {order.order_id} may still refund",
+                )
 
     def _deadline_rule(self, state: str, ctx: Context, default: str) -> str:
         d = ctx.rules.deadline_for(state, self.kind)
@@ -235,7 +249,8 @@ class CaseSteps(TimedAggregate):
                 at, "return_processing_fee", fee.value.quantize(self.amount), rule=fee.rule
             )
         if dest == "refunded":
-            self._refund(ctx, at, self.amount, actor=actor, auto=auto, rule=rule)
+            # Issue 7: the buyer-side return fee applies to refunds of returned goods.
+            self._refund(ctx, at, self.amount, actor=actor, auto=auto, rule=rule, returned=True)
 
     def _complete(
         self, ctx: Context, at: datetime, dest: str, *, actor: str, auto: bool, rule: str | None
@@ -260,16 +275,44 @@ class CaseSteps(TimedAggregate):
         actor: str,
         auto: bool,
         rule: str | None,
+        returned: bool = False,
     ) -> None:
+        """Refund what was asked (``amount``) less the buyer's return fee, if
+        ``returned`` goods of a return_refund case carry one (issue 7); a line
+        case's refund and fee are allocated over its lines."""
         self._cap(ctx, "refund", amount)
+        spec = ctx.rules.settings.return_fee.value
+        fee = amount - amount
+        if returned and self.kind == "return_refund":
+            fee = return_fee(spec, amount, self.currency, self.reason)
+        refund = amount - fee
+        extra: dict[str, Any] = {}
+        if fee:
+            extra["fee"] = fee
+            extra["rule"] = rule or ctx.rules.settings.return_fee.rule
+        if self.lines:
+            extra["lines"] = self._allocate(ctx.order, refund, fee)
+        common = self._common(at, actor, "refunded", ctx, rule=rule, auto=auto)
         self._record(
             ev.Refunded,
-            **self._common(at, actor, "refunded", ctx, rule=rule, auto=auto),
-            amount=amount,
-            refunded_total=self.refunded_total + amount,
+            **{**common, **extra},
+            amount=refund,
+            refunded_total=self.refunded_total + refund,
         )
-        ctx.order.record_refund(self.case_id, amount, at)
+        ctx.order.record_refund(
+            self.case_id, refund, at, fee=fee, lines=list(extra.get("lines", ()))
+        )
         ctx.order.release(self.case_id, at)
+
+    def _allocate(self, order: Order, refund: Decimal, fee: Decimal) -> tuple[dict[str, Any], ...]:
+        """Refund, then fee, pro rata over the case's lines, within each line's cap."""
+        caps = order.line_caps(list(self.lines))
+        refunds = allocate(refund, caps, self.currency)
+        fees = allocate(fee, [c - r for c, r in zip(caps, refunds, strict=True)], self.currency)
+        return tuple(
+            {"line": p["line"], "quantity": p["quantity"], "amount": r, "fee": f}
+            for p, r, f in zip(self.lines, refunds, fees, strict=True)
+        )
 
     def _deduct(
         self,

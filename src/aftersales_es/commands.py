@@ -7,6 +7,7 @@ place and the CLI, the scenario runner and the API share one validation.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -92,12 +93,46 @@ class Command(BaseModel):
         return self.model_dump(exclude={"name", "case", "at", "idempotency_key"})
 
 
+class LineQuantity(BaseModel):
+    """Issue 7: an order line and how many of it an application covers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    line: Id
+    quantity: int = Field(strict=True, ge=1, le=1_000_000)
+
+
+def _line_list(value: object) -> object:
+    """Issue 7: ``lines`` also as text, ``"L1:2,L2:1"`` (the CLI) or a JSON list."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a JSON list of {{line, quantity}}: {exc.msg}") from None
+    parts = []
+    for item in text.split(","):
+        line, sep, qty = item.strip().partition(":")
+        if not sep or not qty.strip().isdigit():
+            raise ValueError(f"{item.strip()!r}: write LINE:QUANTITY, like 'L1:2,L2:1'")
+        parts.append({"line": line.strip(), "quantity": int(qty)})
+    return parts
+
+
+#: Issue 7: the lines an application names; None covers the whole order.
+LineList = Annotated[
+    list[LineQuantity], BeforeValidator(_line_list), Field(min_length=1, max_length=500)
+]
+
+
 class Apply(Command):
     name: Literal["apply"] = "apply"
     order: Id
     kind: Kind
     amount: AmountText | None = None
     reason: Reason = "other"
+    lines: LineList | None = None
 
 
 class Approve(Command):

@@ -50,6 +50,16 @@ class Applied(CaseEvent, TimedCreated):
     amount: Decimal
     currency: str
     reason: str
+    #: Issue 7 (v2): the order lines the case covers, [{line, quantity}];
+    #: empty covers the whole order. v1 events are upcast to ().
+    lines: tuple[dict[str, Any], ...] = ()
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A v1 application always covered the whole order."""
+        state["lines"] = ()
 
 
 class Approved(CaseEvent):
@@ -120,11 +130,30 @@ class Received(CaseEvent):
 
 
 class Refunded(CaseEvent):
+    """The buyer is refunded ``amount``.
+
+    Version 2 (issue 7) adds ``fee``, the buyer-side return fee kept from the
+    refund (``amount + fee`` is what was asked), and ``lines``, the refund's
+    allocation over the case's order lines ([{line, quantity, amount, fee}]).
+    v1 events are upcast to no fee and no lines.
+    """
+
     amount: Decimal
     refunded_total: Decimal
+    fee: Decimal = Decimal(0)
+    lines: tuple[dict[str, Any], ...] = ()
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A v1 refund kept no fee and covered the whole order."""
+        state["fee"] = state["amount"] - state["amount"]
+        state["lines"] = ()
 
     def record(self, case: Case) -> None:
         case.refunded_total = self.refunded_total
+        case.fee_total = case.fee_total + self.fee
 
 
 class ReplacementShipped(CaseEvent):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .application import AfterSales
 
 #: Event fields shown as amounts (in the case's currency).
-AMOUNT_FIELDS = ("amount", "refund_amount", "refunded_total")
+AMOUNT_FIELDS = ("amount", "fee", "refund_amount", "refunded_total")
 #: Fields every event has, shown in their own columns rather than as detail.
 _COMMON = {
     "originator_id",
@@ -198,9 +198,7 @@ def render(view: dict[str, Any]) -> str:
         amounts = " ".join(f"{k}={v}" for k, v in r["amounts"].items())
         marks = [_fmt_deadline(d, "+") for d in r["deadlines_set"]]
         marks += [_fmt_deadline(d, "-") for d in r["deadlines_cleared"]]
-        detail = " ".join(
-            f"{k}={_short(v)}" for k, v in r["detail"].items() if k not in _IN_HEADER
-        )
+        detail = " ".join(f"{k}={_short(v)}" for k, v in r["detail"].items() if k not in _IN_HEADER)
         lines.append(
             {
                 "v": str(r["version"]),

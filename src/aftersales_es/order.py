@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from .base import TimedAggregate, TimedCreated, TimedEvent, order_uuid
+from .errors import InvalidInputError
 
 
 class Registered(TimedCreated):
@@ -56,22 +57,58 @@ class CaseFact(TimedEvent):
 
 
 class CaseOpened(CaseFact):
+    """A case took the order's open slot, or (issue 7, v2) the slots of its ``lines``."""
+
+    lines: tuple[str, ...] = ()
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A v1 case always covered the whole order."""
+        state["lines"] = ()
+
     def record(self, order: Order) -> None:
-        order.open_case_id = self.case_id
+        if self.lines:
+            order.line_cases = {**order.line_cases, **dict.fromkeys(self.lines, self.case_id)}
+        else:
+            order.open_case_id = self.case_id
         if self.case_id not in order.case_ids:
             order.case_ids.append(self.case_id)
 
 
 class CaseReleased(CaseFact):
     def record(self, order: Order) -> None:
-        order.open_case_id = None
+        if order.open_case_id == self.case_id:
+            order.open_case_id = None
+        order.line_cases = {k: v for k, v in order.line_cases.items() if v != self.case_id}
 
 
 class RefundRecorded(CaseFact):
+    """A case refunded ``amount``; v2 (issue 7) adds the buyer's ``fee`` and the
+    per-line allocation ``lines`` ([{line, quantity, amount, fee}])."""
+
     amount: Decimal
+    fee: Decimal = Decimal(0)
+    lines: tuple[dict[str, Any], ...] = ()
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A v1 refund had no fee and no lines."""
+        state["fee"] = Decimal(0)
+        state["lines"] = ()
 
     def record(self, order: Order) -> None:
         order.refunded_total += self.amount
+        order.fees_total = order.fees_total + self.fee
+        settled, qty = dict(order.line_settled), dict(order.line_quantity)
+        for part in self.lines:
+            key = part["line"]
+            settled[key] = settled.get(key, Decimal(0)) + part["amount"] + part["fee"]
+            qty[key] = qty.get(key, 0) + part["quantity"]
+        order.line_settled, order.line_quantity = settled, qty
 
 
 class CaseRejected(TimedEvent):
@@ -116,6 +153,13 @@ class Order(TimedAggregate):
         self.gs = gs
         self.lines = lines
         self.refunded_total = Decimal(0) * amount
+        # Issue 7. Orders are not snapshotted, so old orders rebuild through here.
+        #: Buyer-side fees kept from refunds (they count against the order cap).
+        self.fees_total = Decimal(0) * amount
+        #: Per line: refunded + fees (line cap), quantity refunded/returned, open case.
+        self.line_settled: dict[str, Decimal] = {}
+        self.line_quantity: dict[str, int] = {}
+        self.line_cases: dict[str, str] = {}
         self.open_case_id: str | None = None
         self.case_ids: list[str] = []
         #: When a case last recorded something on this order (None: never).
@@ -123,13 +167,67 @@ class Order(TimedAggregate):
 
     @classmethod
     def register(cls, *, at: datetime, **facts: Any) -> Order:
-        """Create an order from validated facts (see ``commands.RegisterOrder``)."""
+        """Create an order from validated facts (see ``commands.RegisterOrder``).
+
+        Lines (issue 7): ids unique, and the lines' total (quantity x unit
+        price) at most the order amount; the rest is shipping and the like,
+        refundable only by a whole-order case.
+        """
+        lines: list[dict[str, Any]] = facts.get("lines") or []
+        ids = [ln["line"] for ln in lines]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            raise InvalidInputError(f"order: lines: duplicate line id(s) {', '.join(dup)}")
+        total = sum((ln["quantity"] * Decimal(ln["unit_price"]) for ln in lines), Decimal(0))
+        if total > facts["amount"]:
+            raise InvalidInputError(
+                f"order: lines total {total:f} exceeds the order amount {facts['amount']:f}"
+            )
         return cls._create(Registered, id=order_uuid(facts["order_id"]), at=at, **facts)
 
     @property
     def remaining(self) -> Decimal:
-        """What may still be refunded on this order."""
-        return self.amount - self.refunded_total
+        """What may still be refunded on this order (refunds and fees count)."""
+        return self.amount - self.refunded_total - self.fees_total
+
+    # ------------------------------------------------------- lines (issue 7)
+    def line(self, line_id: str) -> dict[str, Any] | None:
+        """The registered line ``line_id`` ({line, sku, title, quantity, unit_price})."""
+        return next((ln for ln in self.lines if ln["line"] == line_id), None)
+
+    def line_left(self, line_id: str) -> tuple[int, Decimal]:
+        """What line ``line_id`` has left: quantity, and amount (paid - refunded - fees)."""
+        ln = self.line(line_id)
+        if ln is None:
+            return 0, Decimal(0)
+        paid = ln["quantity"] * Decimal(ln["unit_price"])
+        left = paid - self.line_settled.get(line_id, Decimal(0))
+        return ln["quantity"] - self.line_quantity.get(line_id, 0), left
+
+    def line_caps(self, lines: list[dict[str, Any]]) -> list[Decimal]:
+        """Per named {line, quantity}: the most it may refund (the named
+        quantities' price, never above what the line has left)."""
+        caps = []
+        for part in lines:
+            ln = self.line(part["line"])
+            price = Decimal(ln["unit_price"]) if ln else Decimal(0)
+            caps.append(min(part["quantity"] * price, self.line_left(part["line"])[1]))
+        return caps
+
+    def blocking(self, line_ids: list[str], case_id: str | None = None) -> tuple[str, str] | None:
+        """(rule, case) of an open case that keeps a case on ``line_ids`` (empty:
+        the whole order) from opening, or None. A whole-order case blocks
+        every line; any line case blocks a whole-order case."""
+        whole = self.open_case_id if self.open_case_id != case_id else None
+        others = {k: v for k, v in self.line_cases.items() if v != case_id}
+        if not line_ids:
+            if whole is not None:
+                return "INV-open", whole
+            return ("INV-line-open", next(iter(others.values()))) if others else None
+        if whole is not None:
+            return "INV-line-open", whole
+        held = [others[i] for i in line_ids if i in others]
+        return ("INV-line-open", held[0]) if held else None
 
     def shipped(self, at: datetime) -> bool:
         """Whether the order had been shipped at ``at``."""
@@ -146,15 +244,30 @@ class Order(TimedAggregate):
         self._record(Delivered, at=at)
 
     # Called by a case's decisions, which have already checked the invariants.
-    def occupy(self, case_id: str, at: datetime) -> None:
-        self._record(CaseOpened, at=at, case_id=case_id)
+    def occupy(self, case_id: str, at: datetime, lines: list[str] | None = None) -> None:
+        self._record(CaseOpened, at=at, case_id=case_id, lines=tuple(lines or ()))
 
     def release(self, case_id: str, at: datetime) -> None:
-        if self.open_case_id == case_id:
+        if self.open_case_id == case_id or case_id in self.line_cases.values():
             self._record(CaseReleased, at=at, case_id=case_id)
 
-    def record_refund(self, case_id: str, amount: Decimal, at: datetime) -> None:
-        self._record(RefundRecorded, at=at, case_id=case_id, amount=amount)
+    def record_refund(
+        self,
+        case_id: str,
+        amount: Decimal,
+        at: datetime,
+        *,
+        fee: Decimal | None = None,
+        lines: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self._record(
+            RefundRecorded,
+            at=at,
+            case_id=case_id,
+            amount=amount,
+            fee=amount - amount if fee is None else fee,
+            lines=tuple(lines or ()),
+        )
 
     # Resubmission cap (issue 7): what ``max_applications_after_rejection`` counts.
     def record_rejection(self, case_id: str, at: datetime) -> None:

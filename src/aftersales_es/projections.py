@@ -136,6 +136,7 @@ class Projector:
             row.update(state=e.state, version=e.originator_version, updated_at=utc_key(e.at))
             if isinstance(e, ev.ProposalAccepted):
                 row["kind"] = e.kind
+                row["amount"] = str(e.amount)
             elif isinstance(e, ev.Refunded):
                 row["refunded_total"] = str(e.refunded_total)
             elif isinstance(e, ev.DeductionRecorded):

@@ -196,6 +196,32 @@ class DeadlineRule(_Strict):
         return kinds
 
 
+class FeeSpec(_Strict):
+    """A buyer-side return fee (issue 7), deducted from the refund of returned goods.
+
+    ``type`` fixed: ``value`` is an amount; percent: ``value`` is a percentage
+    (0-100) of what the buyer asked. Rounded to the currency's minor unit with
+    ``rounding`` and capped at what was asked, so refund + fee == asked.
+    """
+
+    type: Literal["fixed", "percent"]
+    value: Amount
+    waived_for_seller_fault: bool = True
+    rounding: Literal["half_even", "half_up", "down"] = "half_even"
+
+    @model_validator(mode="after")
+    def _percent_at_most_100(self) -> FeeSpec:
+        if self.type == "percent" and self.value > 100:
+            raise ValueError(f"a percent fee is at most 100 (got {self.value})")
+        return self
+
+
+#: ``return_fee`` when a rule set does not set it (no buyer-side fee).
+NO_FEE: Setting[FeeSpec | None] = Setting[FeeSpec | None](
+    value=None, rule="default", basis="assumption", note="not set in the rule set: no fee"
+)
+
+
 class Settings(_Strict):
     """The scalar values of a rule set; each key may be overridden by name."""
 
@@ -216,6 +242,8 @@ class Settings(_Strict):
     max_applications_after_rejection: Setting[Cap] = Setting[Cap](
         value=None, rule="default", basis="assumption", note="not set in the rule set: no cap"
     )
+    # Issue 7: a buyer-side return fee; optional for the same reason.
+    return_fee: Setting[FeeSpec | None] = NO_FEE
 
 
 class RuleSet(_Strict):
