@@ -14,7 +14,7 @@ Checked per round and printed (``pytest -s``): winners (must be 1), conflicts
 and refusals, other errors (0), duplicate or missing versions in the case's
 stored history (0), and the winner's event being the only decision stored.
 
-Sizes: the default run plays 50 rounds of 32 threads and 25 rounds of 8
+Sizes: the default run plays 50 rounds of 32 threads and 20 rounds of 8
 processes per store (about 45 s on 2 cores for both stores);
 ``AFTERSALES_FUZZ=long`` (``make fuzz``) plays 200 rounds of each.
 """
@@ -40,7 +40,7 @@ LONG = os.environ.get("AFTERSALES_FUZZ") == "long"
 THREADS = 32
 PROCESSES = 8
 THREAD_ROUNDS = 200 if LONG else 50
-PROCESS_ROUNDS = 200 if LONG else 25
+PROCESS_ROUNDS = 200 if LONG else 20
 #: The racing commands: (name, fields, the event recording its decision).
 RACERS: tuple[tuple[str, dict[str, Any], str], ...] = (
     ("approve", {}, "Approved"),

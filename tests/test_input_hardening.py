@@ -151,7 +151,8 @@ def test_bad_order_fact_is_refused_naming_the_field(
     app: AfterSales, field: str, value: object, words: str
 ) -> None:
     with refused(app, InvalidInputError, field, words):
-        order(app, **{field: value})
+        facts: dict[str, Any] = {field: value}
+        order(app, **facts)
     order(app)
     assert app.get_order("O1").amount == Decimal("120.00")
 

@@ -9,9 +9,9 @@ fifth of the approve keys (at most 100) one copy carries a different payload
 (reject instead of approve) and races the others.
 
 Sizes: ``AFTERSALES_FUZZ=long`` (``make fuzz``) sends 5,000 unique commands
-on SQLite and on PostgreSQL. The default run sends 2,000 on SQLite and 400 on
+on SQLite and on PostgreSQL. The default run sends 1,200 on SQLite and 200 on
 PostgreSQL (a commit there costs ~5 ms of fsync on the CI machine), keeping
-this file near 40 s on 2 cores.
+this file near 30 s on 2 cores.
 
 Then: effects per unique key = 1.000 (counted from the stored events), every
 copy of a key returned the same case version, a different payload under a used
@@ -41,7 +41,7 @@ from .helpers import order, t
 
 LONG = os.environ.get("AFTERSALES_FUZZ") == "long"
 #: Orders per store; each gets 4 keyed commands (1,250 -> 5,000 unique keys).
-ORDERS = {"sqlite": 1250 if LONG else 500, "postgres": 1250 if LONG else 100}
+ORDERS = {"sqlite": 1250 if LONG else 300, "postgres": 1250 if LONG else 50}
 PROCESSES = 2
 THREADS = 3
 MIXED = 100  # at most this many approve keys raced by a reject under the same key

@@ -10,6 +10,7 @@ checks on a new application in :mod:`.case_apply`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -38,7 +39,7 @@ class Case(CaseSteps):
 
     # Issue 7: class-level defaults, so snapshots taken before lines and fees
     # existed still load (a snapshot restores only the attributes it saved).
-    lines: tuple[dict[str, Any], ...] = ()
+    lines: Sequence[dict[str, Any]] = ()
     fee_total: Decimal = Decimal(0)
 
     def __init__(
@@ -63,7 +64,8 @@ class Case(CaseSteps):
         lines: tuple[dict[str, Any], ...] = (),
     ) -> None:
         self.case_id = case_id
-        self.lines = tuple(dict(part) for part in lines)
+        # A list: what a snapshot of it restores (JSON has no tuples).
+        self.lines = [dict(part) for part in lines]
         self.fee_total = amount - amount
         self.order_id = order_id
         self.seller_id = seller_id

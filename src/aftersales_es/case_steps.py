@@ -9,6 +9,7 @@ it was split from ``case.py`` to keep each module short enough to read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -54,7 +55,7 @@ class CaseSteps(TimedAggregate):
         deadlines: ev.Deadlines
         last_at: datetime
         refunded_total: Decimal
-        lines: tuple[dict[str, Any], ...]
+        lines: Sequence[dict[str, Any]]
         fee_total: Decimal
 
     @property

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .commands import COMMANDS
-from .errors import AfterSalesError
+from .errors import AfterSalesError, InvalidInputError
 
 PLUGINS = ("aftersales_es.cli_audit", "aftersales_es.cli_ops", "aftersales_es.cli_rules")
 Handler = Callable[[argparse.Namespace], int]
@@ -114,6 +114,13 @@ def _add_command_parsers(sub: Any) -> None:
         p.set_defaults(func=_run_command, command=name)
 
 
+def _parse_lines(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"lines: not valid JSON: {exc}") from None
+
+
 def _order(args: argparse.Namespace) -> int:
     app = open_app(args)
     if args.action == "register":
@@ -129,6 +136,8 @@ def _order(args: argparse.Namespace) -> int:
             "delivered_at": args.delivered_at,
             "gs": args.gs,
         }
+        if args.lines:
+            facts["lines"] = _parse_lines(args.lines)
         order = app.register_order(facts)
     else:
         at = datetime.fromisoformat(args.at) if args.at else now()
@@ -231,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p.add_argument(f"--{flag}", dest=flag.replace("-", "_"))
     p.add_argument("--gs", action="store_true", help="a Kilimall global-selling order")
+    p.add_argument(
+        "--lines",
+        help='order lines as JSON: [{"line": "L1", "sku": "A", "quantity": 3, "unit_price": "9.90"}]',
+    )
     p.set_defaults(func=_order)
 
     _add_command_parsers(sub)

@@ -135,6 +135,48 @@ def _plan(path: str, i: int, rng: random.Random) -> tuple[dict[str, Any], list[S
     return order, steps
 
 
+def _lines_plan(i: int, rng: random.Random) -> tuple[dict[str, Any], list[Step]]:
+    """Issue 7: a Kuaishou order with two lines; the buyer returns 1 of the 3
+    of line L1 and, on every other order, gets a partial refund on L2."""
+    paid = START + timedelta(minutes=rng.randrange(0, 600))
+    unit, other = Decimal(rng.randrange(1000, 9000)) / 100, Decimal(rng.randrange(500, 5000)) / 100
+    order = {
+        "id": f"KS-{i:05d}",
+        "seller": f"shop-{rng.randrange(1, 6)}",
+        "buyer": f"buyer-{rng.randrange(1, 400)}",
+        "platform": "kuaishou",
+        "amount": f"{3 * unit + other + 8:.2f}",  # 8.00 shipping
+        "currency": "CNY",
+        "paid_at": paid,
+        "shipped_at": paid + timedelta(hours=10),
+        "delivered_at": paid + timedelta(hours=60),
+        "lines": [
+            {"line": "L1", "sku": "TEE-M", "title": "T-shirt", "quantity": 3,
+             "unit_price": f"{unit:.2f}"},
+            {"line": "L2", "sku": "CAP-1", "title": "Cap", "quantity": 1,
+             "unit_price": f"{other:.2f}"},
+        ],
+    }  # fmt: skip
+    at, c, o = paid + timedelta(hours=80), f"C{i:05d}", order["id"]
+    waybill = {"carrier": "SF", "tracking_number": f"TN{rng.randrange(10**9, 10**10)}"}
+    steps: list[Step] = [
+        (at, "apply", {"case": c, "order": o, "kind": "return_refund", "lines": "L1:1",
+                       "reason": "changed_mind"}),
+        (at + timedelta(hours=5), "approve", {"case": c}),
+        (at + timedelta(hours=30), "ship_back", {"case": c, **waybill}),
+        (at + timedelta(hours=90), "confirm_receipt", {"case": c}),
+    ]  # fmt: skip
+    if i % 2:
+        part = f"{other / 2:.2f}"
+        c2 = f"C{i:05d}b"
+        steps += [
+            (at + timedelta(hours=1), "apply", {"case": c2, "order": o, "kind": "refund_only",
+             "lines": "L2:1", "amount": part, "reason": "damaged"}),
+            (at + timedelta(hours=6), "approve", {"case": c2}),
+        ]  # fmt: skip
+    return order, steps
+
+
 def _progress(done: int, total: int) -> None:
     width = 40
     filled = width * done // max(total, 1)
@@ -150,6 +192,10 @@ def run_demo(store: str | None, *, cases: int = 300, seed: int = 7) -> int:
     kuaishou = load_ruleset("kuaishou", {"express_refund": True})
     app = AfterSales(store or "demo.db", rulesets={"kuaishou": kuaishou})
     plans = [_plan(rng.choice(KS_PATHS + KM_PATHS), i, rng) for i in range(1, cases + 1)]
+    # Issue 7: multi-line orders with partial returns, on their own generator so
+    # the random plans above stay as they were.
+    lines_rng = random.Random(seed + 1)
+    plans += [_lines_plan(i, lines_rng) for i in range(cases + 1, cases + 1 + max(cases // 25, 2))]
     for order, _ in plans:
         app.register_order(order)
     steps = sorted((s for _, ss in plans for s in ss), key=lambda s: (s[0], s[2]["case"]))
@@ -171,7 +217,28 @@ def run_demo(store: str | None, *, cases: int = 300, seed: int = 7) -> int:
         f"{len(fired)} deadlines fired in the final sweep to {end.isoformat()}\n"
     )
     _report(app)
+    _report_lines(app, [o["id"] for o, _ in plans if o.get("lines")])
     return 0
+
+
+def _report_lines(app: AfterSales, order_ids: list[str]) -> None:
+    """Issue 7: what the multi-line orders' lines have given back."""
+    rows = []
+    for order_id in order_ids[:8]:
+        o = app.get_order(order_id)
+        for ln in o.lines:
+            rows.append(
+                {
+                    "order": order_id,
+                    "line": ln["line"],
+                    "bought": ln["quantity"],
+                    "unit_price": ln["unit_price"],
+                    "returned": o.line_quantity.get(ln["line"], 0),
+                    "settled": o.line_settled.get(ln["line"], Decimal(0)),
+                }
+            )
+    print(f"\nMulti-line orders ({len(order_ids)}; first 8): per line")
+    print(render_table(rows, ["order", "line", "bought", "unit_price", "returned", "settled"]))
 
 
 def _report(app: AfterSales) -> None:

@@ -1,6 +1,11 @@
 """The order aggregate: the facts cases are checked against, and the
 cross-case invariants (one open case, refunds within the order amount).
 
+Issue 7: an order may carry lines. A case on named lines takes those lines'
+slots (a whole-order case takes the order's slot, which blocks every line);
+its refunds are recorded per line (amount + fee settled, quantity), so no
+line refunds more than its paid amount nor more units than were bought.
+
 A case command that opens, releases or refunds saves the order's new events
 in the same transaction as the case's, so a concurrent writer on the same
 order gets a version conflict instead of breaking an invariant.

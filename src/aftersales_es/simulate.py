@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from .application import AfterSales
-from .commands import Id, describe
+from .commands import Id, Instant, describe
 from .errors import AfterSalesError, ScenarioError
 from .rules import RuleSet, builtin_names, load_ruleset
 from .views import case_dict, plain
@@ -22,7 +22,7 @@ from .views import case_dict, plain
 
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    at: AwareDatetime
+    at: Instant  # bounded (issue 6): the sweep before each step does time arithmetic
     command: str = Field(min_length=1, max_length=40)
     case: Id
     order: Id | None = None
@@ -37,7 +37,7 @@ class Scenario(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     orders: list[dict[str, Any]] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
-    until: AwareDatetime | None = None
+    until: Instant | None = None
 
     @model_validator(mode="after")
     def _in_time_order(self) -> Scenario:
@@ -70,7 +70,8 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"{path}: cannot read: {exc}") from None
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+    except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the parsers recurse (issue 6).
         raise ScenarioError(f"{path}: not valid YAML/JSON: {exc}") from None
     scenario = parse_scenario(data, origin=str(path))
     # A rule-set path is relative to the scenario file, wherever it is run from.

@@ -10,6 +10,9 @@ from .case import Case
 from .events import CaseEvent
 
 _SKIP = {"originator_id", "originator_version", "timestamp", "originator_topic", "at"}
+#: Issue 7 fields left out at their defaults, so cases without lines or fees
+#: print exactly as they did before lines and fees existed.
+_QUIET = {"lines": (), "fee": 0}
 
 
 def plain(value: Any) -> Any:
@@ -34,6 +37,8 @@ def event_dict(e: CaseEvent) -> dict[str, Any]:
         "auto": e.auto,
     }
     for key, value in e.__dict__.items():
+        if key in _QUIET and (value == _QUIET[key] or value == []):
+            continue
         if key not in _SKIP and key not in out:
             out[key] = plain(value)
     return out
@@ -61,6 +66,10 @@ def case_dict(case: Case, events: list[CaseEvent] | None = None) -> dict[str, An
             "rule": pending.rule,
         },
     }
+    if case.lines:  # issue 7: only cases that name lines show them
+        out["lines"] = plain(list(case.lines))
+    if case.fee_total:  # issue 7: the buyer-side return fee kept from the refund
+        out["fee_total"] = plain(case.fee_total)
     if events is not None:
         out["events"] = [event_dict(e) for e in events]
     return out
