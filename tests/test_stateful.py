@@ -693,12 +693,6 @@ def test_engine_agrees_with_the_model_at_every_step() -> None:
     assert STEPS["steps"] >= 10_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (application.py fire_due): a deadline created by a fired one is"
-    " compared only with the next row of the batch, so it fires after later rows of"
-    " other cases; fix: break when nxt.due < batch[-1] due (any later row remains)",
-)
 def test_fire_due_keeps_due_order_across_cases() -> None:
     """SPEC §3 "deadlines fire ... in due order": a KM-5 arbitration at +7d starts a
     7-day ship-back deadline (+14d) that must fire before another case's +15d one."""

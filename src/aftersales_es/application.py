@@ -93,7 +93,8 @@ def store_env(store: str | os.PathLike[str] | None) -> dict[str, str]:
             "POSTGRES_USER": unquote(url.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(url.password or ""),
             "POSTGRES_LOCK_TIMEOUT": "10",
-            "POSTGRES_POOL_SIZE": "5",
+            "POSTGRES_POOL_SIZE": "2",
+            "POSTGRES_MAX_OVERFLOW": "8",
         }
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]
@@ -120,6 +121,12 @@ class AfterSales(Application[UUID]):
 
     name = "aftersales"
     max_tries = 5
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # eventsourcing names tables after the class: a subclass (an
+        # embedding service's, a test's) must share the same store.
+        super().__init_subclass__(**kwargs)
+        cls.name = "aftersales"
     # issue 4: long cases load from a snapshot
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Case: 50}
     #: How long idempotency keys are remembered (see :mod:`.idempotency`).
@@ -358,14 +365,17 @@ class AfterSales(Application[UUID]):
             batch = [row for row in self.due(now) if row not in tried]
             if not batch:
                 return fired
-            for i, row in enumerate(batch):
+            chained: datetime | None = None  # earliest deadline a firing led to
+            for row in batch:
+                if chained is not None and chained < row[2]:
+                    break  # it comes before the rest of the batch: query again
                 tried.add(row)
                 result = self.fire(*row)
                 if result is not None:
                     fired.append(result)
                     nxt = self.get_case(row[0]).pending_deadline
-                    if nxt and i + 1 < len(batch) and nxt.due < batch[i + 1][2]:
-                        break  # a newer deadline comes before the rest of the batch
+                    if nxt and nxt.due <= now and (chained is None or nxt.due < chained):
+                        chained = nxt.due
 
     def fire(self, case_id: str, name: str, due: datetime) -> Fired | None:
         """Fire one deadline if it is still pending; None if it no longer is.
