@@ -22,6 +22,23 @@ from .errors import AfterSalesError, InvalidInputError
 
 PLUGINS = ("aftersales_es.cli_audit", "aftersales_es.cli_ops", "aftersales_es.cli_rules")
 Handler = Callable[[argparse.Namespace], int]
+COMMAND_HELP = {
+    "apply": "buyer: apply for after-sales on an order",
+    "approve": "seller: approve as asked (refund-only refunds at once)",
+    "propose": "seller: propose another plan (kind, amount, --offline)",
+    "accept_proposal": "buyer: accept the proposed plan",
+    "decline_proposal": "buyer: decline; back to the seller",
+    "reject": "seller: reject with a reason",
+    "ship_back": "buyer: ship the goods back with the waybill",
+    "confirm_receipt": "seller: confirm receipt (a return refunds at once)",
+    "ship_replacement": "seller: send the replacement or repaired item",
+    "confirm_completion": "buyer: the exchange or repair is done",
+    "escalate": "buyer or seller: ask the platform to arbitrate",
+    "submit_evidence": "buyer or seller: evidence for the platform",
+    "rule": "platform: rule for the buyer (refund) or the seller (close)",
+    "withdraw": "buyer: withdraw the application",
+    "request_goods_back": "seller: ask for warehouse-held goods back (KM-4)",
+}
 
 
 def now() -> datetime:
@@ -99,7 +116,7 @@ def _run_command(args: argparse.Namespace) -> int:
 
 def _add_command_parsers(sub: Any) -> None:
     for name, model in COMMANDS.items():
-        p = sub.add_parser(name, help=(model.__doc__ or name).strip().splitlines()[0])
+        p = sub.add_parser(name, help=COMMAND_HELP.get(name, name))
         p.add_argument("case", help="case id")
         p.add_argument("--at", help="business time, ISO 8601 with offset (default: now)")
         p.add_argument("--idempotency-key", dest="idempotency_key")
