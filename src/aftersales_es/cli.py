@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gs", action="store_true", help="a Kilimall global-selling order")
     p.add_argument(
         "--lines",
-        help='order lines as JSON: [{"line": "L1", "sku": "A", "quantity": 3, "unit_price": "9.90"}]',
+        help='order lines as JSON: [{"line": "L1", "quantity": 3, "unit_price": "9.90"}]',
     )
     p.set_defaults(func=_order)
 
