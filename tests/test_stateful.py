@@ -29,7 +29,6 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -688,7 +687,7 @@ def test_engine_agrees_with_the_model_at_every_step() -> None:
         f"\nstateful: {STEPS['examples']} examples, {STEPS['steps']} steps"
         f" ({STEPS['commands']} commands, {STEPS['refused']} refused by both,"
         f" {STEPS['fired']} deadlines fired), 0 disagreements; cross-case firings out of"
-        f" due order: {STEPS['out of due order']} (known engine bug, xfail below)"
+        f" due order: {STEPS['out of due order']}"
     )
     assert STEPS["steps"] >= 10_000
 

@@ -127,6 +127,7 @@ class AfterSales(Application[UUID]):
         # embedding service's, a test's) must share the same store.
         super().__init_subclass__(**kwargs)
         cls.name = "aftersales"
+
     # issue 4: long cases load from a snapshot
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Case: 50}
     #: How long idempotency keys are remembered (see :mod:`.idempotency`).
