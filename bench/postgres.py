@@ -50,9 +50,7 @@ def _admin(url: str, sql: str) -> None:
 
 
 def _open(url: str, schema: str) -> Any:
-    # The read-model tables are created unqualified: route them into the
-    # run's schema too (libpq reads PGOPTIONS), or runs would share them.
-    os.environ["PGOPTIONS"] = f"-c search_path={schema}"
+    # The application scopes its read-model tables to ``?schema=`` itself.
     from aftersales_es.application import AfterSales
 
     return AfterSales(f"{url}?schema={schema}")

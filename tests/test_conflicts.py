@@ -54,6 +54,10 @@ class CountingAfterSales(AfterSales):
     """The real application, counting the version conflicts its saves hit
     (each one is retried by ``execute`` on fresh state)."""
 
+    # eventsourcing names an application's PostgreSQL tables after its class
+    # name unless ``name`` is set: keep the tables of the application itself.
+    name = AfterSales.name
+
     def __init__(self, store: str) -> None:
         super().__init__(store)
         self.version_conflicts = 0

@@ -160,6 +160,7 @@ def dump(app: AfterSales) -> dict[str, Any]:
 class EventsOnly(AfterSales):
     """The application with snapshotting off: every case from its events alone."""
 
+    name = AfterSales.name  # the same tables and settings prefix as the application
     snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {}
 
 

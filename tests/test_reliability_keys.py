@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -256,3 +257,28 @@ def test_duplicate_keys_from_threads_and_processes_have_one_effect(
         refunded = sum(c.refunded_total for c in cases)
         assert app.get_order(f"O{i}").refunded_total == refunded
         assert refunded <= app.get_order(f"O{i}").amount
+
+
+def test_key_is_remembered_for_the_retention_period_then_may_be_reused(store: str) -> None:
+    """Keys are retained for ``AfterSales.key_retention`` (30 days by default): a
+    retry inside it has no new effect; after it the key names a new command."""
+    app = AfterSales(store)
+    app.key_retention = timedelta(days=1)
+    order(app, "O1", amount="100.00")
+    order(app, "O2", amount="100.00")
+
+    def apply(case: str, order_id: str, at: datetime) -> None:
+        app.execute(
+            "apply", case=case, order=order_id, at=at, kind="refund_only", amount="10.00",
+            reason="other", idempotency_key="client-key-1",
+        )  # fmt: skip
+
+    apply("C1", "O1", t(days=3))
+    before = app.notification_count()
+    with pytest.raises(IdempotencyKeyReusedError):  # within a day: remembered
+        apply("C2", "O2", t(days=3, hours=23))
+    assert app.notification_count() == before
+    apply("C2", "O2", t(days=4, hours=1))  # a day later: a new command
+    assert app.get_case("C2").state == "requested"
+    assert app.get_case("C1").state == "requested"
+    app.close()
