@@ -176,8 +176,8 @@ def run(cfg: Config) -> list[Row]:
     workers = WORKERS[:2] if cfg.quick else WORKERS
     # Smaller than workloads 1 and 4 (5,000 commands, 2,000 due): a PostgreSQL
     # commit costs milliseconds here, and every size runs three times.
-    n = cfg.size(5_000, 300)
-    due, backlog = cfg.size(2_000, 100), cfg.size(1_000_000, 10_000)
+    n = cfg.size(5_000, 150)
+    due, backlog = cfg.size(2_000, 50), cfg.size(1_000_000, 5_000)
     p = gen.plan(gen.cases_for(n))
     cmds = gen.commands(p, limit=n)
     rows: list[Row] = []

@@ -10,8 +10,8 @@ through :func:`simulate.load_scenario` / :func:`rules.load_ruleset`, and what
 loads is also run (a scenario on a fresh store; a rule set under a small
 scenario). A few files go through the real ``aftersales simulate FILE``.
 
-Known gaps in :mod:`aftersales_es.rules` (not owned by issue 6) are pinned
-by the strict ``xfail`` tests at the end, each naming the fix.
+Durations beyond the calendar and deeply nested files are pinned
+by the tests at the end.
 """
 
 from __future__ import annotations
@@ -257,27 +257,13 @@ def test_cli_simulate_on_a_bad_file_prints_one_error_and_exits_2(workdir: Path, 
     assert done.stdout == ""
 
 
-# ----------------------------------------------- known gaps in rules.py (xfail)
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="rules.py _parse_duration: timedelta(seconds=...) raises OverflowError (not"
-    " ValueError) for '99999999999d', which pydantic does not turn into a validation"
-    " error; fix: bound durations (e.g. <= 3650d) before building the timedelta",
-)
+# ------------------------------------------ durations and nesting beyond reason
 def test_ruleset_with_a_duration_beyond_timedelta_gives_a_clean_error(workdir: Path) -> None:
     text = shipped("rulesets", "kuaishou.yaml").replace("after: 48h", "after: 99999999999d", 1)
     with pytest.raises(AfterSalesError, match="after"):
         load_ruleset(write(workdir, "huge.yaml", text))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="rules.py accepts any duration timedelta can hold (900000000d), so deadline"
-    " and window arithmetic (deadlines.later, case_apply) overflows at run time;"
-    " fix: bound durations (e.g. <= 3650d) in rules.Duration",
-)
 def test_scenario_overriding_a_window_beyond_the_calendar_gives_a_clean_error(
     workdir: Path,
 ) -> None:
@@ -288,13 +274,6 @@ def test_scenario_overriding_a_window_beyond_the_calendar_gives_a_clean_error(
         run(load_scenario(write(workdir, "window.yaml", text)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="rules.py read_ruleset_data catches yaml.YAMLError and JSONDecodeError but"
-    " not RecursionError, which deeply nested YAML/JSON raises; fix: add RecursionError"
-    " to that except clause (as simulate.load_scenario now does)",
-)
 def test_ruleset_nested_too_deeply_gives_a_clean_error(workdir: Path) -> None:
     with pytest.raises(AfterSalesError):
         load_ruleset(write(workdir, "deep-rules.yaml", "[" * 1000 + "]" * 1000))

@@ -47,6 +47,9 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION_HELP = "write a whole number and a unit (s, m, h, d), like '48h', '10d' or '30m'"
 
 
+MAX_DURATION_DAYS = 3650
+
+
 def _parse_duration(value: object) -> timedelta:
     # A bare number is refused rather than read as seconds: `after: 48` almost
     # certainly meant hours, and a silent 48 s deadline is a costly mistake.
@@ -60,6 +63,10 @@ def _parse_duration(value: object) -> timedelta:
         raise ValueError(f"{value!r} is not a duration; {_DURATION_HELP}")
     if seconds <= 0:
         raise ValueError(f"duration {value!r} must be positive")
+    # After-sales windows are days or months; a bound keeps date arithmetic
+    # (due instants, validity ends) from overflowing the calendar at run time.
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise ValueError(f"duration {value!r} is longer than {MAX_DURATION_DAYS}d")
     return timedelta(seconds=seconds)
 
 
@@ -422,6 +429,8 @@ def read_ruleset_data(name_or_path: str | Path) -> object:
         raise InvalidRuleSetError(origin, [f"(file): invalid JSON at {where}: {exc.msg}"]) from None
     except yaml.YAMLError as exc:
         raise InvalidRuleSetError(origin, [f"(file): {_yaml_problem(exc)}"]) from None
+    except RecursionError:
+        raise InvalidRuleSetError(origin, ["(file): nested too deeply"]) from None
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
