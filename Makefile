@@ -39,7 +39,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
 
 fuzz: $(STAMP)
-	AFTERSALES_FUZZ=long $(BIN)/python -m pytest tests -k "fuzz or stateful or property"
+	AFTERSALES_FUZZ=long $(BIN)/python -m pytest tests/test_stateful.py tests/test_fuzz_files.py tests/test_fees.py tests/test_reliability_keys.py tests/test_conflicts.py tests/test_refund_cap.py tests/test_determinism.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo.db*
