@@ -63,9 +63,9 @@ class CountingAfterSales(AfterSales):
         self.version_conflicts = 0
         self._count_lock = threading.Lock()
 
-    def _save(self, *aggregates: Any) -> None:
+    def _save(self, *aggregates: Any, **kwargs: Any) -> None:
         try:
-            super()._save(*aggregates)
+            super()._save(*aggregates, **kwargs)
         except RecordConflictError:
             with self._count_lock:
                 self.version_conflicts += 1

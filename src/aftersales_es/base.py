@@ -9,6 +9,7 @@ gives identical bytes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -18,11 +19,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NAMESPACE = uuid5(NAMESPACE_URL, "https://aftersales-es.invalid/ids")
 
 
+@lru_cache(maxsize=65536)  # hashing the id costs more than a look-up
 def case_uuid(case_id: str) -> UUID:
     """The store id of a case: stable, derived from the caller's case id."""
     return uuid5(NAMESPACE, f"case:{case_id}")
 
 
+@lru_cache(maxsize=65536)
 def order_uuid(order_id: str) -> UUID:
     """The store id of an order: stable, derived from the caller's order id."""
     return uuid5(NAMESPACE, f"order:{order_id}")

@@ -20,6 +20,7 @@ import json
 import re
 from datetime import timedelta
 from decimal import Decimal
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
@@ -286,7 +287,7 @@ class RuleSet(_Strict):
                     )
         return self
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """sha256 of the canonical JSON of every value: what a case records."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
