@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aftersales_es.application import AfterSales
+from aftersales_es.base import case_uuid, order_uuid
 
 from . import Config, Row, gen, median, paired, scratch, sqlite_store, timed
 from .bare import RawLog, Tickets
@@ -30,6 +31,10 @@ class Ours:
     """The engine: ``app.execute`` per command (orders registered untimed)."""
 
     def __init__(self, path: Path, p: gen.Plan) -> None:
+        # Each repeat starts as cold as a new process: no memoised ids from
+        # the previous repeat's run of the same commands.
+        case_uuid.cache_clear()
+        order_uuid.cache_clear()
         self.app = AfterSales(path)
         gen.bulk_orders(self.app, p.orders)
 
