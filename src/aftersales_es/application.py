@@ -1,4 +1,4 @@
-"""The application service: the only module that touches the event store.
+"""The application service: with :mod:`.storage`, the only code that touches the event store.
 
 :class:`AfterSales` registers orders, runs commands on cases (loading the
 case, its order and its rule set, deciding, and saving the case's and the
@@ -9,29 +9,17 @@ deadlines in due order, and answers queries from the read models.
 from __future__ import annotations
 
 import os
-import threading
 import uuid
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.domain import Aggregate, DomainEventProtocol
-from eventsourcing.persistence import (
-    ApplicationRecorder,
-    Mapper,
-    MapperDeserialisationError,
-    RecordConflictError,
-    StoredEvent,
-)
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import RecordConflictError
 
 from . import commands as cmds
 from .base import TimedAggregate, TimedCreated, case_uuid, order_uuid
@@ -45,16 +33,17 @@ from .errors import (
     DeadlineNotPendingError,
     InvalidInputError,
     OrderNotFoundError,
-    StoreKeyError,
 )
 from .events import CaseEvent
 from .idempotency import DEFAULT_RETENTION, CommandRecord, key_uuid
 from .money import check_currency, parse_amount
 from .order import Order
-from .projections import CASES, DEADLINES, DEDUCTIONS, Projector, utc_key
+from .projections import Projector
+from .queries import Queries
 from .rules import RuleSet, load_ruleset, parse_ruleset
+from .storage import DEFAULT_STORE, Stored, replay, store_env
 
-DEFAULT_STORE = "aftersales.db"
+__all__ = ["DEFAULT_STORE", "AfterSales", "Fired", "ruleset_uuid", "store_env"]
 
 
 class RuleSetRecorded(TimedCreated):
@@ -74,85 +63,6 @@ def ruleset_uuid(digest: str) -> UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"aftersales-ruleset:{digest}")
 
 
-def store_env(store: str | os.PathLike[str] | None) -> dict[str, str]:
-    """eventsourcing settings for a store location.
-
-    ``None`` -> ``$AFTERSALES_STORE`` or ``./aftersales.db``; ``memory`` -> a
-    private in-memory SQLite; ``postgresql://user:pw@host:port/db?schema=s``
-    -> PostgreSQL; anything else is a SQLite file path.
-    """
-    location = (
-        str(store) if store is not None else os.environ.get("AFTERSALES_STORE", DEFAULT_STORE)
-    )
-    if location in ("memory", ":memory:"):
-        name = f"file:aftersales-{uuid.uuid4().hex}?mode=memory&cache=shared"
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": name}
-    if location.startswith(("postgresql://", "postgres://")):
-        url = urlparse(location)
-        query = parse_qs(url.query)
-        env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
-            "POSTGRES_HOST": url.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": unquote(url.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(url.password or ""),
-            "POSTGRES_LOCK_TIMEOUT": "10",
-            "POSTGRES_POOL_SIZE": "2",
-            "POSTGRES_MAX_OVERFLOW": "8",
-        }
-        if "schema" in query:
-            env["POSTGRES_SCHEMA"] = query["schema"][0]
-        return env
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(Path(location)),
-        "SQLITE_LOCK_TIMEOUT": "30",
-    }
-
-
-def replay(aggregate: Any, events: Iterable[Any]) -> Any:
-    """Fold events into an aggregate (the repository's projector function).
-
-    eventsourcing's default asserts every event against a runtime Protocol,
-    which costs ~30 µs an event on Python 3.11: more than decoding it.
-    """
-    for event in events:
-        aggregate = event.mutate(aggregate)
-    return aggregate
-
-
-def _check_reads_on_insert(recorder: SQLiteApplicationRecorder) -> None:
-    """Make the recorder's insert transaction validate a command's read set.
-
-    ``save(..., reads={id: version})`` fails with a conflict, and writes
-    nothing, unless each aggregate is stored at exactly that version once the
-    new events are in. The events go in first: that takes SQLite's write
-    lock, so no other writer can slip in between the check and the commit.
-    """
-    insert = recorder._insert_events
-    sql = (
-        f"SELECT originator_id, MAX(originator_version) FROM {recorder.events_table_name}"
-        " WHERE originator_id IN (?, ?) GROUP BY originator_id"
-    )
-
-    def insert_and_check(c: Any, stored_events: Any, **kwargs: Any) -> Any:
-        ids = insert(c, stored_events, **kwargs)
-        reads: dict[UUID, int] | None = kwargs.get("reads")
-        if reads:
-            keys = [i.hex for i in reads]
-            c.execute(sql, (keys * 2)[:2])
-            stored = dict(c.fetchall())
-            for key, version in zip(keys, reads.values(), strict=True):
-                if stored.get(key) != version:
-                    raise RecordConflictError(
-                        f"{key} is at version {stored.get(key)}, not {version}"
-                    )
-        return ids
-
-    recorder._insert_events = insert_and_check  # type: ignore[method-assign]
-
-
 class _StaleError(Exception):
     """A refusal decided on cached state that the write-time check never saw:
     decide again on state loaded from the store before refusing."""
@@ -168,7 +78,7 @@ class Fired:
     rule: str
 
 
-class AfterSales(Application[UUID]):
+class AfterSales(Queries, Stored):
     """After-sales cases on an event store (SQLite file by default)."""
 
     name = "aftersales"
@@ -184,9 +94,6 @@ class AfterSales(Application[UUID]):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Case: 50}
     #: How long idempotency keys are remembered (see :mod:`.idempotency`).
     key_retention = DEFAULT_RETENTION
-    #: Cases and orders this process saved last, kept in memory for the next
-    #: command (``AFTERSALES_CACHE_SIZE`` in ``env``; 0 turns it off).
-    cache_size = 10_000
 
     def __init__(
         self,
@@ -196,12 +103,7 @@ class AfterSales(Application[UUID]):
         settings: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(env={**store_env(store), **(env or {})})
-        from .sqlstore import SqlStore
-
-        module = self.env.get("PERSISTENCE_MODULE") or ""
-        dialect = "postgres" if "postgres" in module else "sqlite"
-        self.sql = SqlStore(self.recorder.datastore, dialect)  # type: ignore[attr-defined]
+        super().__init__({**store_env(store), **(env or {})})
         self.projector = Projector(
             self.sql,
             lambda start, limit: self.recorder.select_notifications(start=start, limit=limit),
@@ -213,14 +115,6 @@ class AfterSales(Application[UUID]):
         self._by_digest: dict[str, RuleSet] = {}
         self._recorded: set[str] = set()  # rule-set digests known to be stored
         self._conflicted: set[str] = set()  # case ids whose apply met a conflict
-        self._hot: OrderedDict[UUID, TimedAggregate] = OrderedDict()
-        self._hot_lock = threading.Lock()
-        self._hot_size = int(self.env.get("AFTERSALES_CACHE_SIZE") or self.cache_size)
-        self._verify_at_write = self.sql.dialect == "sqlite"
-        self._probe_sql = (
-            f"SELECT originator_id, MAX(originator_version) FROM {self.recorder.events_table_name}"  # type: ignore[attr-defined]
-            " WHERE originator_id IN (?, ?) GROUP BY originator_id"
-        )
 
     # ---------------------------------------------------------------- rules
     def ruleset(self, platform: str) -> RuleSet:
@@ -417,56 +311,10 @@ class AfterSales(Application[UUID]):
             return None
         return record
 
-    def _save(self, *aggregates: TimedAggregate, reads: Iterable[TimedAggregate] = ()) -> None:
-        """Save atomically. On SQLite the write transaction also checks that
-        each of ``reads`` is still at its version (its decision's read set)."""
-        if self._verify_at_write and reads:
-            self.save(*aggregates, reads={a.id: a.version for a in reads})
-        else:
-            self.save(*aggregates)
-
-    def save(self, *objs: Any, **kwargs: Any) -> Any:
-        """eventsourcing's ``save``, minus two runtime-Protocol checks per
-        aggregate (~30 µs on Python 3.11) that plain aggregates never need."""
-        processing = ProcessingEvent[UUID]()
-        others = []
-        for obj in objs:
-            if isinstance(obj, Aggregate):
-                processing.events.extend(obj.collect_events())
-                processing.aggregates[obj.id] = obj
-            elif obj is not None:
-                others.append(obj)
-        processing.collect_events(*others, **kwargs)
-        recordings = self._record(processing)
-        self._take_snapshots(processing)
-        self._notify(recordings)
-        self.notify(processing.events)
-        return recordings
-
-    # ---------------------------------------------------------------- cache
-    # A command takes its case and order out of the cache (no other thread
-    # sees them half-changed) and puts them back only once they are saved; a
-    # refused or failed command drops them. Before use, one indexed query
-    # confirms that the cached versions are still the stored ones: another
-    # process may have written since, and no decision may rest on stale state.
-    def _checkout(self, *ids: UUID) -> dict[UUID, Any]:
-        with self._hot_lock:
-            found = [a for i in ids if (a := self._hot.pop(i, None)) is not None]
-        if self._verify_at_write:
-            return {a.id: a for a in found if not a.pending_events}
-        if not found:
-            return {}
-        params = [a.id.hex if self.sql.dialect == "sqlite" else a.id for a in found]
-        with self.sql.read() as cur:
-            cur.execute(self._probe_sql, (params * 2)[:2])
-            stored = {UUID(str(row[0])): row[1] for row in cur.fetchall()}
-        return {a.id: a for a in found if stored.get(a.id) == a.version and not a.pending_events}
-
     def _case_and_order(self, case_id: str, fresh: bool) -> tuple[Case, Order]:
         cid = case_uuid(case_id)
-        with self._hot_lock:
-            hit = None if fresh else self._hot.get(cid)
-        oid = None if hit is None else order_uuid(hit.order_id)  # type: ignore[attr-defined]
+        hit = None if fresh else self._peek(cid)
+        oid = None if hit is None else order_uuid(hit.order_id)
         taken = {} if hit is None else self._checkout(cid, oid)  # type: ignore[arg-type]
         case: Case = taken.get(cid) or self.get_case(case_id)
         oid = order_uuid(case.order_id)
@@ -482,32 +330,11 @@ class AfterSales(Application[UUID]):
         try:
             yield
         except AfterSalesError:
-            if self._verify_at_write and not fresh:
+            if self.verify_at_write and not fresh:
                 raise _StaleError from None
             raise
 
-    def _keep(self, *aggregates: TimedAggregate) -> None:
-        if self._hot_size <= 0:
-            return
-        with self._hot_lock:
-            for a in aggregates:
-                self._hot[a.id] = a
-                self._hot.move_to_end(a.id)
-            while len(self._hot) > self._hot_size:
-                self._hot.popitem(last=False)
-
     # ------------------------------------------------------------ deadlines
-    def due(self, now: datetime, limit: int = 100) -> list[tuple[str, str, datetime]]:
-        """Deadlines due at ``now`` (case id, name, due), earliest first."""
-        self.projector.catch_up()
-        with self.sql.read() as cur:
-            cur.execute(
-                f"SELECT case_id, name, due FROM {DEADLINES} WHERE due_utc <= ?"
-                " ORDER BY due_utc, case_id, name LIMIT ?",
-                (utc_key(now), limit),
-            )
-            return [(r[0], r[1], datetime.fromisoformat(r[2])) for r in cur.fetchall()]
-
     def fire_due(self, now: datetime) -> list[Fired]:
         """Fire every deadline due at ``now``, in due order, across all cases.
 
@@ -529,9 +356,8 @@ class AfterSales(Application[UUID]):
                 result = self.fire(*row)
                 if result is not None:
                     fired.append(result)
-                    with self._hot_lock:
-                        hot = self._hot.get(case_uuid(row[0]))
-                    nxt = (hot or self.get_case(row[0])).pending_deadline  # type: ignore[attr-defined]
+                    case = self._peek(case_uuid(row[0])) or self.get_case(row[0])
+                    nxt = case.pending_deadline
                     if nxt and nxt.due <= now and (chained is None or nxt.due < chained):
                         chained = nxt.due
 
@@ -559,108 +385,3 @@ class AfterSales(Application[UUID]):
             self._keep(case, order)
             return Fired(case_id, name, due, pending[0].rule)
         raise ConcurrencyError(f"case {case_id}: deadline {name} kept conflicting")
-
-    # -------------------------------------------------------------- queries
-    def cases(self, state: str | None = None, platform: str | None = None) -> list[dict[str, Any]]:
-        """Cases from the read model, optionally by state and platform."""
-        self.projector.catch_up()
-        sql = (
-            f"SELECT case_id, order_id, platform, kind, state, amount, refunded_total,"
-            f" currency, version FROM {CASES} WHERE 1 = 1"
-        )
-        params: list[Any] = []
-        if state:
-            sql += " AND state = ?"
-            params.append(state)
-        if platform:
-            sql += " AND platform = ?"
-            params.append(platform)
-        with self.sql.read() as cur:
-            cur.execute(sql + " ORDER BY case_id", params)
-            keys = (
-                "case_id",
-                "order_id",
-                "platform",
-                "kind",
-                "state",
-                "amount",
-                "refunded_total",
-                "currency",
-                "version",
-            )
-            return [dict(zip(keys, tuple(r), strict=True)) for r in cur.fetchall()]
-
-    def deductions(self, seller: str | None = None) -> list[dict[str, Any]]:
-        """The seller deduction ledger (read model), in time order."""
-        self.projector.catch_up()
-        sql = (
-            f"SELECT seller_id, case_id, reason, amount, currency, at, rule FROM {DEDUCTIONS}"
-            " WHERE 1 = 1"
-        )
-        params: list[Any] = []
-        if seller:
-            sql += " AND seller_id = ?"
-            params.append(seller)
-        with self.sql.read() as cur:
-            cur.execute(sql + " ORDER BY at_utc, case_id, version", params)
-            keys = ("seller_id", "case_id", "reason", "amount", "currency", "at", "rule")
-            rows = [dict(zip(keys, tuple(r), strict=True)) for r in cur.fetchall()]
-        for r in rows:
-            r["amount"] = Decimal(r["amount"])
-        return rows
-
-    def notification_count(self) -> int:
-        """How many events the store holds (tests use it to prove nothing was written)."""
-        return int(self.recorder.max_notification_id() or 0)
-
-    def iter_case_ids(self) -> Iterator[str]:
-        for row in self.cases():
-            yield row["case_id"]
-
-    # -------------------------------------------------------------- issue 6
-    # Encryption at rest (CIPHER_TOPIC / CIPHER_KEY, see the README): a store
-    # written under a key is readable only with it. A wrong, missing or
-    # malformed key fails when the application opens, with StoreKeyError (an
-    # AfterSalesError the CLI prints), before anything could be written beside
-    # the old events under another key.
-    def construct_mapper(self) -> Mapper[UUID]:
-        try:
-            mapper = super().construct_mapper()
-        except (OSError, ValueError) as exc:  # no key; bad base64 or size
-            raise StoreKeyError(f"CIPHER_KEY: {exc}") from None
-        decode = mapper.to_domain_event
-
-        def to_domain_event(stored: StoredEvent) -> DomainEventProtocol[UUID]:
-            try:
-                return decode(stored)
-            except MapperDeserialisationError as exc:
-                raise StoreKeyError(
-                    f"cannot decode stored event {stored.topic} (version "
-                    f"{stored.originator_version}): {exc.__cause__}; the store was written "
-                    "with another CIPHER_KEY or encryption setting than this one"
-                ) from None
-
-        mapper.to_domain_event = to_domain_event  # type: ignore[method-assign,assignment]
-        return mapper
-
-    def construct_recorder(self) -> ApplicationRecorder:
-        recorder = super().construct_recorder()
-        first = recorder.select_notifications(start=None, limit=1)
-        if first:
-            self.mapper.to_domain_event(first[0])  # the key check: decode one event
-        if isinstance(recorder, SQLiteApplicationRecorder):
-            _check_reads_on_insert(recorder)
-        return recorder
-
-    # issue 3: a PostgreSQL ``?schema=`` is created on first use, like the
-    # tables. Processes starting at once on a fresh database race on
-    # eventsourcing's CREATE TABLE/TYPE/FUNCTION (PostgreSQL) or on the first
-    # write lock (SQLite); creating the tables again is safe, so retry.
-    def construct_factory(self, env: Any) -> Any:
-        from .sqlstore import create_schema, retrying
-
-        factory = super().construct_factory(env)
-        create_schema(getattr(factory, "datastore", None))
-        for name in ("application_recorder", "aggregate_recorder"):
-            setattr(factory, name, retrying(getattr(factory, name)))
-        return factory
