@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import pytest
 
 from aftersales_es.application import AfterSales
+from aftersales_es.errors import InvalidInputError
 from aftersales_es.projections import DEADLINES
 from aftersales_es.worker import Worker, backlog
 
@@ -327,3 +328,18 @@ def test_deadlines_rebuild_rederives_the_index_from_events_alone(tmp_path: Any) 
     assert json.loads(rebuilt)["rebuilt_from_events"] > 0
     after, _ = finish(spawn(cli_args(store, "--json", "deadlines", "list")))
     assert json.loads(after) == json.loads(before)
+
+
+def test_sweep_at_a_naive_instant_is_refused_and_fires_nothing(app: AfterSales) -> None:
+    """Given a deadline long due, when a sweep is asked for at an instant
+    without a timezone, then it is refused (local time differs by machine)
+    and nothing is written."""
+    order(app)
+    app.execute(
+        "apply", case="C1", order="O1", at=t(days=3), kind="refund_only",
+        amount="50.00", reason="changed_mind",
+    )  # fmt: skip
+    before = app.notification_count()
+    with pytest.raises(InvalidInputError, match="now: needs a timezone"):
+        app.fire_due(t(days=30).replace(tzinfo=None))
+    assert app.notification_count() == before

@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .errors import InvalidInputError
 from .projections import CASES, DEADLINES, DEDUCTIONS, Projector, utc_key
 from .sqlstore import SqlStore
 
@@ -39,7 +40,13 @@ class Queries:
     recorder: ApplicationRecorder
 
     def due(self, now: datetime, limit: int = 100) -> list[tuple[str, str, datetime]]:
-        """Deadlines due at ``now`` (case id, name, due), earliest first."""
+        """Deadlines due at ``now`` (case id, name, due), earliest first.
+
+        ``now`` must carry a timezone: read as local time, a naive instant
+        would fire different deadlines on machines in different zones.
+        """
+        if now.tzinfo is None:
+            raise InvalidInputError("now: needs a timezone (e.g. 2026-05-10T20:00:00+08:00)")
         self.projector.catch_up()
         with self.sql.read() as cur:
             cur.execute(
