@@ -92,6 +92,7 @@ class AfterSales(Queries, Stored):
 
     # issue 4: long cases load from a snapshot
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Case: 50}
+    snapshotting_projectors: ClassVar[dict[type[Any], Any]] = {Case: replay}
     #: How long idempotency keys are remembered (see :mod:`.idempotency`).
     key_retention = DEFAULT_RETENTION
 
