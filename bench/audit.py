@@ -9,10 +9,12 @@ Measured: the project's ``aftersales_es.audit.audit(app)`` (re-derives
 cases, deadlines and the ledger and compares them with the read models);
 without that module, a log-order replay written here
 (``recorder.select_notifications`` pages + ``mapper.to_domain_event``,
-case aggregates kept until they end). Baseline: the same log rows, raw
-``SELECT`` by rowid in pages plus ``json.loads`` of every payload. Peak
-memory (tracemalloc: what the audit allocates) on the full store is
-compared with a store a tenth of its size.
+case aggregates kept until they end). Baseline: the same rows the audit
+re-derives from, the case events, raw ``SELECT`` by rowid in pages (the
+same topic filter) plus ``json.loads`` of every payload; both sides are
+divided by the case-event count. Peak memory
+(tracemalloc: what the audit allocates) on the full store is compared with a
+store a tenth of its size.
 
 For reference, a case-order replay (pages in primary-key order, every row
 decoded and folded into its aggregate, one aggregate in memory at a time)
@@ -150,15 +152,17 @@ def raw_case_order(path: Path, page: int = PAGE) -> int:
         conn.close()
 
 
-def raw_log_order(path: Path, page: int = PAGE) -> int:
+def raw_log_order(path: Path, page: int = PAGE, prefix: str = "") -> int:
+    """Rows whose topic starts with ``prefix``, by rowid in pages, each payload
+    through ``json.loads``; returns how many."""
     conn = sqlite3.connect(path)
     try:
         n, last = 0, 0
         while True:
             rows = conn.execute(
                 "SELECT rowid, originator_id, originator_version, topic, state"
-                " FROM stored_events WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                (last, page),
+                " FROM stored_events WHERE rowid > ? AND topic LIKE ? ORDER BY rowid LIMIT ?",
+                (last, prefix + "%", page),
             ).fetchall()
             if not rows:
                 return n
@@ -226,18 +230,23 @@ def run(cfg: Config) -> list[Row]:
         build(little, small, tail)
         app = AfterSales(big)
         try:
-            total = app.notification_count()
-            extra["rows"] = total
+            extra["rows"] = app.notification_count()
+            # Both sides read the same rows, the case events the audit
+            # re-derives from, and are divided by their count.
+            events = extra["case_events"]
+            raw = partial(raw_log_order, big, prefix=CASE_TOPIC)
             for rep in range(cfg.repeats):
                 names = ["primary", "raw_log"] if rep % 2 == 0 else ["raw_log", "primary"]
                 for name in names:
-                    fn = partial(primary, app) if name == "primary" else partial(raw_log_order, big)
+                    fn = partial(primary, app) if name == "primary" else raw
                     secs, result = timed(fn)
-                    samples[name].append(total / secs)
+                    assert name == "primary" or result == events, (result, events)
+                    samples[name].append(events / secs)
                     if name == "primary" and audit_fn is not None:
                         extra["mismatches"] = len(result.mismatches)
                         extra["report_events"] = result.events
             # The case-order replay: a reference for streaming designs, run once.
+            total = extra["rows"]
             for name, ref in (
                 ("case", partial(replay_case_order, app)),
                 ("raw_case", partial(raw_case_order, big)),
@@ -266,10 +275,10 @@ def run(cfg: Config) -> list[Row]:
         Row(
             "3 audit replay",
             f"{primary_name}",
-            "rows/s",
+            "events/s",
             median(samples["primary"]),
             median(samples["raw_log"]),
-            "raw SELECT by rowid in pages + json.loads",
+            "raw SELECT of the case events by rowid in pages + json.loads",
             ">=",
             0.5,
             note=note,

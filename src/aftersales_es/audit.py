@@ -1,50 +1,37 @@
 """The audit: re-derive every case and the whole ledger from the events alone,
 and compare them with the stored read models.
 
-The event log is streamed in large pages (not one ``repository.get`` per
-case); what each case's events imply is kept in a private temporary SQLite
-file, not in Python memory, so memory stays flat however many cases there
-are. The derived rows and the read models are then merged in case order, a
-page at a time. Everything printed is sorted and carries no wall-clock time,
-so two runs on one store print the same bytes whatever ``TZ`` or
-``PYTHONHASHSEED`` say.
+The case events are streamed in case order, a page at a time (not one
+``repository.get`` per case), and each case is folded from its own events by
+:mod:`.replay`; the three read models are read in the same key order, so the
+comparison is one merge in a single pass and nothing is kept once a case is
+done: memory stays flat however many cases there are. Everything printed is
+sorted and carries no wall-clock time, so two runs on one store print the
+same bytes whatever ``TZ`` or ``PYTHONHASHSEED`` say.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from . import events as ev
-from .chain import paged
-from .projections import CASES, DEADLINES, DEDUCTIONS, EVENTS_TOPIC, PROJECTOR, TRACKING, utc_key
+from .projections import CASES, DEADLINES, DEDUCTIONS, PROJECTOR, TRACKING
+from .replay import CASE_FIELDS, Derived, Progress, count, derive
 from .sqlstore import Cursor
 
 if TYPE_CHECKING:
     from .application import AfterSales
 
-PAGE = 2000
-#: Read-model columns compared for each case, in table order.
-CASE_FIELDS = (
-    "case_id",
-    "order_id",
-    "seller_id",
-    "platform",
-    "kind",
-    "state",
-    "amount",
-    "refunded_total",
-    "currency",
-    "version",
-    "applied_at",
-    "updated_at",
-)
+__all__ = ["CASE_FIELDS", "DEDUCTION_FIELDS", "Progress", "Report", "audit"]
+
+#: Read-model rows per query. Three streams are open at once, so their pages,
+#: not the store's size, set the audit's peak memory: kept small.
+PAGE = 500
 DEDUCTION_FIELDS = ("case_id", "seller_id", "reason", "amount", "currency", "at_utc", "at", "rule")
-Progress = Callable[[int, int], None]
+Row = tuple[Any, ...]
 
 
 @dataclass
@@ -74,99 +61,6 @@ class Report:
                 self.mismatches, key=lambda m: json.dumps(m, sort_keys=True, default=str)
             ),
         }
-
-
-_SCRATCH = (
-    "CREATE TABLE cases (case_uuid TEXT PRIMARY KEY, case_id TEXT, order_id TEXT,"
-    " seller_id TEXT, platform TEXT, kind TEXT, state TEXT, amount TEXT, refunded_total TEXT,"
-    " currency TEXT, version INTEGER, applied_at TEXT, updated_at TEXT, deadlines TEXT)",
-    "CREATE TABLE deductions (case_uuid TEXT, version INTEGER, seller_id TEXT, reason TEXT,"
-    " amount TEXT, currency TEXT, at_utc TEXT, at TEXT, rule TEXT,"
-    " PRIMARY KEY (case_uuid, version))",
-)
-# Later events only change what they carry; COALESCE keeps the rest.
-_UPSERT = (
-    "INSERT INTO cases VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (case_uuid) DO UPDATE SET"
-    " case_id = COALESCE(excluded.case_id, case_id), order_id = COALESCE(excluded.order_id,"
-    " order_id), seller_id = COALESCE(excluded.seller_id, seller_id), platform ="
-    " COALESCE(excluded.platform, platform), kind = COALESCE(excluded.kind, kind),"
-    " state = excluded.state, amount = COALESCE(excluded.amount, amount), refunded_total ="
-    " COALESCE(excluded.refunded_total, refunded_total), currency = COALESCE(excluded.currency,"
-    " currency), version = excluded.version, applied_at = COALESCE(excluded.applied_at,"
-    " applied_at), updated_at = excluded.updated_at, deadlines = excluded.deadlines"
-)
-
-
-def deadline_key(deadlines: list[dict[str, Any]]) -> str:
-    """A case's pending deadlines as one canonical string (name, due, action, rule)."""
-    rows = sorted(
-        (d["name"], utc_key(d["due"]), d["due"].isoformat(), d["action"], d["rule"])
-        for d in deadlines
-    )
-    return json.dumps(rows, separators=(",", ":"))
-
-
-def _derive(e: ev.CaseEvent) -> dict[str, Any]:
-    """The case columns an event sets (the others stay None: unchanged)."""
-    row: dict[str, Any] = dict.fromkeys(CASE_FIELDS)
-    if isinstance(e, ev.Applied):
-        row.update(case_id=e.case_id, order_id=e.order_id, seller_id=e.seller_id)
-        row.update(platform=e.platform, currency=e.currency, applied_at=utc_key(e.at))
-        row.update(refunded_total=str(e.amount - e.amount))
-    if isinstance(e, (ev.Applied, ev.ProposalAccepted)):
-        row.update(kind=e.kind, amount=str(e.amount))  # a plan in force replaces the ask
-    if isinstance(e, ev.Refunded):
-        row["refunded_total"] = str(e.refunded_total)
-    row.update(state=e.state, version=e.originator_version, updated_at=utc_key(e.at))
-    return row
-
-
-def _deduction(e: ev.DeductionRecorded) -> tuple[Any, ...]:
-    at = e.at
-    amount = str(e.amount)
-    return (str(e.originator_id), e.originator_version, e.seller_id, e.reason, amount,
-            e.currency, utc_key(at), at.isoformat(), e.rule)  # fmt: skip
-
-
-def _replay(
-    app: AfterSales, db: sqlite3.Connection, stop: int, progress: Progress | None, report: Report
-) -> None:
-    """Stream the log up to ``stop`` and derive every case and deduction into ``db``.
-
-    Within a page a case's events are folded first, so each case is written
-    (and its deadlines encoded) once per page, not once per event.
-    """
-    start = 1
-    while start <= stop:
-        notes = app.recorder.select_notifications(start, PAGE, stop=stop)
-        if not notes:
-            break
-        folded: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
-        deductions = []
-        for note in notes:
-            report.events += 1
-            if not note.topic.startswith(EVENTS_TOPIC):
-                continue
-            e = app.mapper.to_domain_event(note)
-            if not isinstance(e, ev.CaseEvent):
-                continue
-            report.case_events += 1
-            key, row = str(e.originator_id), _derive(e)
-            if key in folded:
-                row = {k: v if v is not None else folded[key][0][k] for k, v in row.items()}
-            folded[key] = (row, e.deadlines)
-            if isinstance(e, ev.DeductionRecorded):
-                deductions.append(_deduction(e))
-        cases = [(k, *row.values(), deadline_key(dl)) for k, (row, dl) in folded.items()]
-        db.executemany(_UPSERT, cases)
-        db.executemany("INSERT OR REPLACE INTO deductions VALUES (?,?,?,?,?,?,?,?,?)", deductions)
-        start = notes[-1].id + 1
-        if progress is not None:
-            progress(min(start - 1, stop), stop)
-
-
-def _scratch(db: sqlite3.Connection, sql: str) -> Iterator[tuple[Any, ...]]:
-    yield from db.execute(sql)
 
 
 def _merge(
@@ -209,7 +103,7 @@ def _differ(a: Any, b: Any) -> bool:
 def _compare(
     report: Report,
     table: str,
-    pairs: Iterator[Any],
+    pairs: Iterable[tuple[Row | None, Row | None]],
     fields: tuple[str, ...],
     width: int,
     label: Callable[[tuple[Any, ...]], str],
@@ -239,80 +133,121 @@ def _compare(
                 )
 
 
+def _paged(cur: Cursor, sql: str, width: int) -> Iterator[Row]:
+    """Rows of ``sql`` (first ``width`` columns named k0, k1, ...) in key order,
+    a page at a time by key (keyset paging, as :func:`.chain.paged`, smaller pages)."""
+    keys = ", ".join(f"k{i}" for i in range(width))
+    after = f" WHERE ({keys}) > ({', '.join('?' * width)})"
+    last: Row = ()
+    while True:
+        cur.execute(f"SELECT * FROM ({sql}) AS q{after if last else ''} ORDER BY {keys}"
+                    f" LIMIT {PAGE}", last)  # fmt: skip
+        rows = [tuple(r) for r in cur.fetchall()]
+        yield from rows
+        if len(rows) < PAGE:
+            return
+        last = rows[-1][:width]
+
+
+def _alone(stored: list[Row]) -> Iterator[tuple[None, Row]]:
+    """Read-model rows that no derived row matches."""
+    return ((None, s) for s in stored)
+
+
+class _Stored:
+    """One read model's rows in case-key order, taken a case key at a time."""
+
+    def __init__(self, rows: Iterator[Row]) -> None:
+        self._rows = rows
+        self._head = next(rows, None)
+
+    def upto(self, key: str | None) -> tuple[list[Row], list[Row]]:
+        """(rows keyed before ``key``, rows keyed ``key``); every row left if None."""
+        before: list[Row] = []
+        same: list[Row] = []
+        while self._head is not None and (key is None or self._head[0] <= key):
+            (same if self._head[0] == key else before).append(self._head)
+            self._head = next(self._rows, None)
+        return before, same
+
+
+class _Check:
+    """Compares each derived case with its read-model rows as the merge reaches it."""
+
+    def __init__(self, cur: Cursor, report: Report) -> None:
+        cols, dcols = ", ".join(CASE_FIELDS), ", ".join(DEDUCTION_FIELDS)
+        self.report = report
+        self.cases = _Stored(_paged(cur, f"SELECT case_uuid AS k0, {cols} FROM {CASES}", 1))
+        self.deductions = _Stored(
+            _paged(cur, f"SELECT case_uuid AS k0, version AS k1, {dcols} FROM {DEDUCTIONS}", 2)
+        )
+        deadlines = (
+            f"SELECT case_uuid AS k0, name AS k1, due_utc, due, action, rule FROM {DEADLINES}"
+        )
+        self.deadlines = _Stored(_grouped_deadlines(_paged(cur, deadlines, 2)))
+
+    def case(self, d: Derived) -> None:
+        key, case_id = d.key, d.row[0]
+        self._tally(d)
+        before, same = self.cases.upto(key)
+        row = (key, *d.row)
+        if before or [row] != same:  # most cases agree: compare field by field only if not
+            pairs = [*_alone(before), (row, same[0] if same else None)]
+            _compare(self.report, "cases", pairs, CASE_FIELDS, 1, lambda r: r[1])
+        before, same = self.deductions.upto(key)
+        mine = [(key, v, case_id, *rest) for v, *rest in d.deductions]
+        if before or mine != same:
+            pairs = [*_alone(before), *_merge(iter(mine), iter(same), 2)]
+            _compare(self.report, "deductions", pairs, DEDUCTION_FIELDS, 2, lambda r: r[2])
+        before, same = self.deadlines.upto(key)
+        pending = [(key, d.deadlines)] if d.deadlines != "[]" else []
+        if before or pending != same:
+            pairs = [*_alone(before), *_merge(iter(pending), iter(same), 1)]
+            label = lambda r: case_id if r[0] == key else ""  # noqa: E731
+            _compare(self.report, "deadlines", pairs, ("deadlines",), 1, label)
+
+    def rest(self) -> None:
+        """Read-model rows of cases that have no events at all."""
+        for name, stored, fields, width, label in (
+            ("cases", self.cases, CASE_FIELDS, 1, lambda r: r[1]),
+            ("deductions", self.deductions, DEDUCTION_FIELDS, 2, lambda r: r[2]),
+            ("deadlines", self.deadlines, ("deadlines",), 1, lambda r: ""),
+        ):
+            before, _ = stored.upto(None)
+            _compare(self.report, name, _alone(before), fields, width, label)
+
+    def _tally(self, d: Derived) -> None:
+        r = self.report
+        r.cases += 1
+        r.case_events += d.events
+        currency, total = d.row[8], d.row[7]
+        if currency is not None and total is not None:
+            r.refunded[currency] = r.refunded.get(currency, Decimal(0)) + Decimal(total)
+        for _, _, _, amount, cur, *_ in d.deductions:
+            r.deductions += 1
+            r.deducted[cur] = r.deducted.get(cur, Decimal(0)) + Decimal(amount)
+
+
 def audit(app: AfterSales, progress: Progress | None = None) -> Report:
     """Re-derive every case, deadline and deduction from the events and compare.
 
     The read models are first brought up to date. The comparison then reads
-    them, and the projector's position, in one snapshot (one read transaction,
-    repeatable-read on PostgreSQL), and replays the log up to that position:
-    writers carrying on meanwhile do not show up as mismatches.
+    them, the projector's position and the events, in one snapshot (one read
+    transaction, repeatable-read on PostgreSQL), replaying the log up to that
+    position: writers carrying on meanwhile do not show up as mismatches.
+    ``progress(done, total)`` is called after each page of case events.
     """
     app.projector.catch_up()
-    db = sqlite3.connect("")  # a private temporary file: memory stays flat
-    try:
-        db.execute("PRAGMA journal_mode = OFF")
-        db.execute("PRAGMA synchronous = OFF")
-        for stmt in _SCRATCH:
-            db.execute(stmt)
-        with app.sql.read() as cur:
-            if app.sql.dialect == "postgres":
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cur.execute(f"SELECT position FROM {TRACKING} WHERE name = ?", (PROJECTOR,))
-            report = Report(position=int(cur.fetchone()[0]))
-            _replay(app, db, report.position, progress, report)
-            _check_all(app, cur, db, report)
-    finally:
-        db.close()
+    with app.sql.read() as cur:
+        if app.sql.dialect == "postgres":
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        else:  # plain tuples: the rows are only unpacked and compared
+            cur.row_factory = None  # type: ignore[attr-defined]
+        cur.execute(f"SELECT position FROM {TRACKING} WHERE name = ?", (PROJECTOR,))
+        report = Report(position=int(cur.fetchone()[0]))
+        report.events = count(app, cur, report.position, cases_only=False)
+        check = _Check(cur, report)
+        for derived in derive(app, cur, report.position, progress):
+            check.case(derived)
+        check.rest()
     return report
-
-
-def _check_all(app: AfterSales, cur: Cursor, db: sqlite3.Connection, report: Report) -> None:
-    cols = ", ".join(CASE_FIELDS)
-    derived = _scratch(db, f"SELECT case_uuid, {cols} FROM cases ORDER BY case_uuid")
-    stored = paged(cur, f"SELECT case_uuid AS k0, {cols} FROM {CASES}", (), 1)
-    _compare(report, "cases", _merge(derived, stored, 1), CASE_FIELDS, 1, lambda r: r[1])
-
-    dcols = ", ".join(DEDUCTION_FIELDS)
-    derived = _scratch(
-        db,
-        "SELECT d.case_uuid, d.version, c.case_id, d.seller_id, d.reason, d.amount, d.currency,"
-        " d.at_utc, d.at, d.rule FROM deductions d LEFT JOIN cases c USING (case_uuid)"
-        " ORDER BY d.case_uuid, d.version",
-    )
-    stored = paged(cur, f"SELECT case_uuid AS k0, version AS k1, {dcols} FROM {DEDUCTIONS}", (), 2)
-    _compare(report, "deductions", _merge(derived, stored, 2), DEDUCTION_FIELDS, 2, lambda r: r[2])
-
-    derived = _scratch(
-        db, "SELECT case_uuid, deadlines FROM cases WHERE deadlines != '[]' ORDER BY case_uuid"
-    )
-    stored = _grouped_deadlines(
-        paged(
-            cur,
-            f"SELECT case_uuid AS k0, name AS k1, due_utc, due, action, rule FROM {DEADLINES}",
-            (),
-            2,
-        )
-    )
-    _compare(
-        report,
-        "deadlines",
-        _merge(derived, stored, 1),
-        ("deadlines",),
-        1,
-        lambda r: _label(db, r[0]),
-    )
-
-    for currency, total, n in db.execute(
-        "SELECT currency, refunded_total, 1 FROM cases ORDER BY case_uuid"
-    ):
-        report.cases += n
-        if currency is not None and total is not None:
-            report.refunded[currency] = report.refunded.get(currency, Decimal(0)) + Decimal(total)
-    for currency, amount in db.execute("SELECT currency, amount FROM deductions"):
-        report.deductions += 1
-        report.deducted[currency] = report.deducted.get(currency, Decimal(0)) + Decimal(amount)
-
-
-def _label(db: sqlite3.Connection, key: str) -> str:
-    row = db.execute("SELECT case_id FROM cases WHERE case_uuid = ?", (key,)).fetchone()
-    return str(row[0]) if row and row[0] else ""

@@ -88,11 +88,11 @@ class _Progress:
     def __call__(self, done: int, total: int) -> None:
         tenth = done * 10 // max(total, 1)
         if self.tty:
-            self.out.write(f"\raudit: {done}/{total} events ({done * 100 // max(total, 1)}%)")
+            self.out.write(f"\raudit: {done}/{total} case events ({done * 100 // max(total, 1)}%)")
             if done >= total:
                 self.out.write("\n")
         elif tenth != self.shown:
-            self.out.write(f"audit: {done}/{total} events\n")
+            self.out.write(f"audit: {done}/{total} case events\n")
         self.shown = tenth
         self.out.flush()
 
