@@ -20,7 +20,7 @@ import pytest
 
 from aftersales_es import events as ev
 from aftersales_es.application import AfterSales
-from aftersales_es.cli import main
+from aftersales_es.cli import main, render_table, text_width
 from aftersales_es.commands import parse_command
 from aftersales_es.errors import (
     AfterSalesError,
@@ -269,3 +269,15 @@ def test_cli_apply_names_lines_and_prints_them(
     view = json.loads(capsys.readouterr().out)
     assert view["amount"] == "62.50"
     assert view["lines"] == [{"line": "L1", "quantity": 2}, {"line": "L3", "quantity": 1}]
+
+
+def test_table_with_chinese_titles_aligns_by_display_width() -> None:
+    # given: line titles in Chinese (two columns a character) and in Latin
+    rows = [{"line": "L1", "title": "纯棉T恤", "qty": 3}, {"line": "L2", "title": "Cap", "qty": 1}]
+    # when
+    table = render_table(rows, ["line", "title", "qty"])
+    # then: every row's last column starts at the same display column
+    lines = table.splitlines()
+    starts = {text_width(ln[: ln.rindex(" ") + 1]) for ln in (lines[0], lines[2], lines[3])}
+    assert len(starts) == 1, table
+    assert lines[2].startswith("L1    纯棉T恤  ")

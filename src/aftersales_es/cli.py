@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -63,18 +64,27 @@ def emit(args: argparse.Namespace, data: Any, table: Callable[[Any], str] | None
         print(table(data))
 
 
+def text_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: wide East Asian characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """A plain aligned text table."""
+    """A plain aligned text table (CJK text aligned by display width)."""
     from .views import plain
 
     cells = [
         [str(plain(r.get(c, "")) if r.get(c) is not None else "") for c in columns] for r in rows
     ]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(lines)
+    widths = [
+        max([text_width(c)] + [text_width(row[i]) for row in cells]) for i, c in enumerate(columns)
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        padded = (v + " " * (w - text_width(v)) for v, w in zip(values, widths, strict=True))
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(columns), "  ".join("-" * w for w in widths), *map(line, cells)])
 
 
 def _case_table(view: dict[str, Any]) -> str:
@@ -214,9 +224,9 @@ def _fire_due(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .simulate import load_scenario, run
+    from .simulate import load_scenario, run, to_json
 
-    print(json.dumps(run(load_scenario(args.file)), indent=2, ensure_ascii=False))
+    print(to_json(run(load_scenario(args.file))))
     return 0
 
 
