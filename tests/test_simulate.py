@@ -7,7 +7,6 @@ models hold.
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +28,6 @@ from aftersales_es.simulate import (
     _run,
     load_scenario,
     parse_scenario,
-    to_json,
 )
 from aftersales_es.views import case_dict, event_dict, plain
 
@@ -230,36 +228,6 @@ def test_scenario_run_never_projects_the_read_models() -> None:
         }
     finally:
         app.close()
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        {},
-        [],
-        {"a": [], "b": {}, "c": [[], {}], "d": None, "e": True, "f": False, "g": 0, "h": -12},
-        {"text": 'quote " backslash \\ newline \n tab \t ctrl \x01 unicode 退款 \u2028'},
-        [1, "x", [2, [3, {"k": "v"}]], {"n": None}],
-        {"float": 1.5, "nan": float("nan")},  # json.dumps's own way (fallback)
-        {1: "int key", None: "none key"},  # keys json.dumps converts (fallback)
-        (1, 2),
-    ],
-)
-def test_to_json_writes_what_json_dumps_writes(value: Any) -> None:
-    # when / then
-    assert to_json(value) == json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def test_to_json_of_a_scenario_output_is_json_dumps() -> None:
-    # given: a real output (cases with events, deadlines, deductions, errors)
-    app = ScenarioApp("memory")
-    try:
-        out = _run(app, busy_scenario("kilimall", 20, 11), "kilimall")
-    finally:
-        app.close()
-    # then
-    assert out["errors"] and out["deductions"]
-    assert to_json(out) == json.dumps(out, indent=2, ensure_ascii=False)
 
 
 SHIPPED = sorted((Path(aftersales_es.__file__).parent / "scenarios").glob("*.yaml"))

@@ -13,7 +13,6 @@ import gc
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -230,40 +229,6 @@ def _report(app: ScenarioApp, case_ids: list[str], errors: list[dict[str, Any]])
 
 
 def to_json(value: Any) -> str:
-    """``json.dumps(value, indent=2, ensure_ascii=False)``, about twice as fast.
-
-    With ``indent`` the standard encoder runs in Python, a generator per
-    nesting level; this writes a scenario's output (dicts, lists, strings)
-    in one pass and leaves anything else to ``json.dumps``.
-    """
+    """The scenario output as the CLI prints it (indented, non-ASCII kept)."""
     with _bulk():
-        try:
-            return _encode(value, "\n")
-        except TypeError:
-            return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def _encode(value: Any, indent: str) -> str:
-    # json.encoder's indented layout: the opener, each item on its own line
-    # one level in, "," between, the closer back on the parent's level.
-    if isinstance(value, str):
-        return encode_basestring(value)
-    if value is None or value is True or value is False:
-        return "null" if value is None else "true" if value else "false"
-    if type(value) is int:
-        return int.__repr__(value)
-    inner = indent + "  "
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        items = [
-            f"{encode_basestring(k)}: "
-            + (encode_basestring(v) if type(v) is str else _encode(v, inner))
-            for k, v in value.items()
-        ]  # strings inline: most values are, and a call each is half the cost
-    elif isinstance(value, (list, tuple)):
-        items = [_encode(v, inner) for v in value]
-    else:  # floats, int subclasses, other keys: json.dumps's own way
-        raise TypeError(type(value).__name__)
-    if not items:
-        return "{}" if isinstance(value, dict) else "[]"
-    opener, closer = ("{", "}") if isinstance(value, dict) else ("[", "]")
-    return opener + inner + ("," + inner).join(items) + indent + closer
+        return json.dumps(value, indent=2, ensure_ascii=False)
