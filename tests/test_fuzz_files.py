@@ -6,7 +6,7 @@ never a traceback.
 Hypothesis writes: random YAML/JSON structures and random text or bytes;
 truncations of every shipped scenario and rule-set file; and the shipped files
 with one value anywhere replaced by a value of another type. Each goes
-through :func:`simulate.load_scenario` / :func:`rules.load_ruleset`, and what
+through :func:`simulate.load_scenario` / :func:`ruleload.load_ruleset`, and what
 loads is also run (a scenario on a fresh store; a rule set under a small
 scenario). A few files go through the real ``aftersales simulate FILE``.
 
@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aftersales_es.errors import AfterSalesError
-from aftersales_es.rules import load_ruleset
+from aftersales_es.ruleload import load_ruleset
 from aftersales_es.simulate import load_scenario, run
 
 LONG = os.environ.get("AFTERSALES_FUZZ") == "long"

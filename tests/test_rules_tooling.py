@@ -15,7 +15,8 @@ import yaml
 from aftersales_es.application import AfterSales
 from aftersales_es.cli import main
 from aftersales_es.errors import RuleSetError
-from aftersales_es.rules import Settings, builtin_names, load_ruleset, parse_ruleset
+from aftersales_es.ruleload import builtin_names, load_ruleset, parse_ruleset
+from aftersales_es.rules import Settings
 
 from .helpers import event_types, order, t
 

@@ -40,7 +40,7 @@ from hypothesis.stateful import (
 
 from aftersales_es.application import AfterSales
 from aftersales_es.errors import CommandRefusedError
-from aftersales_es.rules import load_ruleset
+from aftersales_es.ruleload import load_ruleset
 
 from .helpers import T0
 

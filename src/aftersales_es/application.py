@@ -40,7 +40,8 @@ from .money import check_currency, parse_amount
 from .order import Order
 from .projections import Projector
 from .queries import Queries
-from .rules import RuleSet, load_ruleset, parse_ruleset
+from .ruleload import load_ruleset, parse_ruleset
+from .rules import RuleSet
 from .storage import DEFAULT_STORE, Stored, replay, store_env
 
 __all__ = ["DEFAULT_STORE", "AfterSales", "Fired", "ruleset_uuid", "store_env"]

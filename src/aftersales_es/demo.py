@@ -19,7 +19,7 @@ from typing import Any
 from .application import AfterSales
 from .cli import render_table
 from .errors import AfterSalesError
-from .rules import load_ruleset
+from .ruleload import load_ruleset
 from .views import case_dict
 
 START = datetime.fromisoformat("2026-03-02T09:00:00+08:00")

@@ -2,7 +2,8 @@
 
 What ``aftersales rules list|show|check`` print, as plain data, so that the
 CLI, tests and other tools share one implementation. Nothing here changes a
-rule set; see :mod:`aftersales_es.rules` for the model and its validation.
+rule set; see :mod:`aftersales_es.rules` (the model) and
+:mod:`aftersales_es.ruleload` (reading, validation).
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RuleSetError
-from .rules import (
+from .ruleload import (
     InvalidRuleSetError,
-    RuleSet,
-    Settings,
     builtin_names,
     load_ruleset,
     parse_ruleset,
     read_ruleset_data,
 )
+from .rules import RuleSet, Settings
 
 
 def list_rulesets() -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ from .commands import Id, Instant, describe
 from .errors import AfterSalesError, ScenarioError
 from .events import CaseEvent, DeductionRecorded
 from .projections import utc_key
-from .rules import RuleSet, builtin_names, load_ruleset
+from .ruleload import builtin_names, load_ruleset
+from .rules import RuleSet
 from .scenario_clock import Clock
 from .views import case_dict, plain
 
