@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -67,6 +67,12 @@ def ruleset_uuid(digest: str) -> UUID:
 class _StaleError(Exception):
     """A refusal decided on cached state that the write-time check never saw:
     decide again on state loaded from the store before refusing."""
+
+
+class DueSource(Protocol):
+    """Where :meth:`AfterSales.fire_due` learns which deadlines are due."""
+
+    def due(self, now: datetime, limit: int = 100) -> list[tuple[str, str, datetime]]: ...
 
 
 @dataclass(frozen=True)
@@ -337,17 +343,19 @@ class AfterSales(Queries, Stored):
             raise
 
     # ------------------------------------------------------------ deadlines
-    def fire_due(self, now: datetime) -> list[Fired]:
+    def fire_due(self, now: datetime, index: DueSource | None = None) -> list[Fired]:
         """Fire every deadline due at ``now``, in due order, across all cases.
 
         Each fires stamped with its own due instant; a deadline that a fired
         one leads to (auto-approve, then auto-close ten days later) fires too
         if it is also due. Cost follows the due deadlines, not the case count.
+        ``index`` answers which are due (default: the deadline read model).
         """
+        due = (index or self).due
         fired: list[Fired] = []
         tried: set[tuple[str, str, datetime]] = set()
         while True:
-            batch = [row for row in self.due(now) if row not in tried]
+            batch = [row for row in due(now) if row not in tried]
             if not batch:
                 return fired
             chained: datetime | None = None  # earliest deadline a firing led to

@@ -2,8 +2,8 @@
 virtual clock. Deadlines fire as the clock passes them, exactly as a worker
 would fire them; refused commands are reported and do not stop the run.
 
-The scenario is the only writer of its private store: the clock
-(:mod:`.scenario_clock`) keeps the pending deadlines itself, and the output
+The scenario is the only writer of its private store: an index in memory
+(:mod:`.scenario_clock`) tells ``fire_due`` which deadlines are due, and the output
 is built from each case's events, without the read-model projector (issue 5).
 """
 
@@ -30,7 +30,7 @@ from .events import CaseEvent, DeductionRecorded
 from .projections import utc_key
 from .ruleload import builtin_names, load_ruleset
 from .rules import RuleSet
-from .scenario_clock import Clock
+from .scenario_clock import DueIndex
 from .views import case_dict, plain
 
 
@@ -150,6 +150,7 @@ class ScenarioApp(AfterSales):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.saved: dict[UUID, list[CaseEvent]] = {}  # by case, in version order
+        self.pending = DueIndex()  # the deadlines of every case saved
         super().__init__(*args, **kwargs)
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
@@ -157,6 +158,9 @@ class ScenarioApp(AfterSales):
         for r in recordings:  # reached once stored: a conflict raises before
             if isinstance(r.domain_event, CaseEvent):
                 self.saved.setdefault(r.domain_event.originator_id, []).append(r.domain_event)
+        for obj in objs:
+            if isinstance(obj, Case):
+                self.pending.seen(obj)
         return recordings
 
 
@@ -167,25 +171,23 @@ def _run(app: ScenarioApp, scenario: Scenario, platform: str) -> dict[str, Any]:
             app.register_order(facts)
         except AfterSalesError as exc:
             raise ScenarioError(f"orders.{i}: {exc}") from None
-    clock = Clock(app)
     errors: list[dict[str, Any]] = []
     case_ids: dict[str, None] = {}  # in order of first success; a dict for O(1) look-ups
     for i, step in enumerate(scenario.steps):
-        clock.fire_due(step.at)
+        app.fire_due(step.at, app.pending)
         data: dict[str, Any] = {**step.args, "case": step.case, "at": step.at}
         if step.order is not None:
             data["order"] = step.order
         try:
-            case = app.execute(step.command, **data)
+            app.execute(step.command, **data)
         except AfterSalesError as exc:
             errors.append(
                 {"step": i, "command": step.command, "case": step.case, "message": str(exc)}
             )
         else:
-            clock.seen(case)
             case_ids.setdefault(step.case, None)
     if scenario.until is not None:
-        clock.fire_due(scenario.until)
+        app.fire_due(scenario.until, app.pending)
     return _report(app, list(case_ids), errors)
 
 
