@@ -33,10 +33,12 @@ LINES = [
 ]
 
 
-@pytest.fixture
-def two(store: str) -> Iterator[tuple[AfterSales, AfterSales]]:
-    """Two processes' applications on one store."""
-    a, b = AfterSales(store), AfterSales(store)
+@pytest.fixture(params=["cache", "no cache"])
+def two(store: str, request: pytest.FixtureRequest) -> Iterator[tuple[AfterSales, AfterSales]]:
+    """Two processes' applications on one store (A with and without its cache:
+    ``AFTERSALES_CACHE_SIZE=0`` must change nothing but speed)."""
+    env = {"AFTERSALES_CACHE_SIZE": "0"} if request.param == "no cache" else {}
+    a, b = AfterSales(store, env=env), AfterSales(store)
     yield a, b
     a.close()
     b.close()

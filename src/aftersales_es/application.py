@@ -175,17 +175,12 @@ class AfterSales(Queries, Stored):
         return order
 
     def get_order(self, order_id: str) -> Order:
-        try:
-            if Order in self.snapshotting_intervals:
-                order: Order = self.repository.get(order_uuid(order_id), projector_func=replay)
-                return order
-        except AggregateNotFoundError:
-            raise OrderNotFoundError(order_id) from None
-        # Orders are never snapshotted: skip the repository's snapshot query.
-        found: Order | None = replay(None, self.events.get(order_uuid(order_id)))
-        if found is None:
+        # Straight from its events: orders are short and never snapshotted,
+        # so the repository's snapshot query would find nothing.
+        order: Order | None = replay(None, self.events.get(order_uuid(order_id)))
+        if order is None:
             raise OrderNotFoundError(order_id)
-        return found
+        return order
 
     def mark_shipped(self, order_id: str, at: datetime) -> None:
         self._order_fact(order_id, at, "shipped")
@@ -253,8 +248,7 @@ class AfterSales(Queries, Stored):
         if record is not None and not record.expired(cmd.at, self.key_retention):
             record.check(cmd)
             return self.get_case(record.case_id, version=record.case_version)
-        with self._refusal(fresh):
-            return self._decide(cmd, record, fresh)
+        return self._decide(cmd, record, fresh)
 
     def _decide(self, cmd: cmds.Command, record: CommandRecord | None, fresh: bool) -> Case:
         if isinstance(cmd, cmds.Apply):
@@ -264,16 +258,17 @@ class AfterSales(Queries, Stored):
             amount = None if cmd.amount is None else parse_amount(cmd.amount, order.currency)
             if cmd.case in self._conflicted and case_uuid(cmd.case) in self.repository:
                 raise AlreadyExistsError(f"case {cmd.case!r} already exists")
-            case = Case.open(
-                cmd.case,
-                Context(order, rules),
-                at=cmd.at,
-                kind=cmd.kind,
-                amount=amount,
-                reason=cmd.reason,
-                # issue 7: order lines named by the application (None: whole order)
-                lines=None if cmd.lines is None else [p.model_dump() for p in cmd.lines],
-            )
+            with self._refusal(cached=bool(taken)):
+                case = Case.open(
+                    cmd.case,
+                    Context(order, rules),
+                    at=cmd.at,
+                    kind=cmd.kind,
+                    amount=amount,
+                    reason=cmd.reason,
+                    # issue 7: order lines named by the application (None: whole order)
+                    lines=None if cmd.lines is None else [p.model_dump() for p in cmd.lines],
+                )
             extra: list[TimedAggregate] = []
             known = rules.digest in self._recorded
             if not known and ruleset_uuid(rules.digest) not in self.repository:
@@ -286,12 +281,13 @@ class AfterSales(Queries, Stored):
                     )
                 )
         else:
-            case, order = self._case_and_order(cmd.case, fresh)
+            case, order, cached = self._case_and_order(cmd.case, fresh)
             args = cmd.args()
             for key in ("amount", "refund_amount"):
                 if args.get(key) is not None:
                     args[key] = parse_amount(args[key], order.currency, field=key)
-            getattr(case, cmd.name)(Context(order, self.ruleset_of(case)), at=cmd.at, **args)
+            with self._refusal(cached):
+                getattr(case, cmd.name)(Context(order, self.ruleset_of(case)), at=cmd.at, **args)
             extra = []
         if cmd.idempotency_key is not None:
             if record is None:
@@ -319,7 +315,8 @@ class AfterSales(Queries, Stored):
             return None
         return record
 
-    def _case_and_order(self, case_id: str, fresh: bool) -> tuple[Case, Order]:
+    def _case_and_order(self, case_id: str, fresh: bool) -> tuple[Case, Order, bool]:
+        """The case and its order, and whether either came from the cache."""
         cid = case_uuid(case_id)
         hit = None if fresh else self._peek(cid)
         oid = None if hit is None else order_uuid(hit.order_id)
@@ -329,16 +326,16 @@ class AfterSales(Queries, Stored):
         if oid not in taken and not fresh:
             taken.update(self._checkout(oid))
         order: Order = taken.get(oid) or self.get_order(case.order_id)
-        return case, order
+        return case, order, bool(taken)
 
     @contextmanager
-    def _refusal(self, fresh: bool) -> Iterator[None]:
+    def _refusal(self, cached: bool) -> Iterator[None]:
         # Cached state is checked only when a write commits: a refusal made
         # on it may rest on state another process has since changed.
         try:
             yield
         except AfterSalesError:
-            if self.verify_at_write and not fresh:
+            if self.verify_at_write and cached:
                 raise _StaleError from None
             raise
 
@@ -379,10 +376,10 @@ class AfterSales(Queries, Stored):
         """
         fresh = False
         for _ in range(self.max_tries):
-            case, order = self._case_and_order(case_id, fresh)
+            case, order, cached = self._case_and_order(case_id, fresh)
             pending = [d for d in case.pending_deadlines if d.name == name and d.due == due]
             try:
-                with self._refusal(fresh):
+                with self._refusal(cached):
                     if not pending:
                         raise DeadlineNotPendingError(f"case {case_id}: {name} not pending")
                     case.fire(Context(order, self.ruleset_of(case)), name=name, due=due)

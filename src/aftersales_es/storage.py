@@ -13,7 +13,7 @@ import os
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -85,6 +85,18 @@ def replay(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
+def stored_versions(cur: Any, table: str, ids: Sequence[UUID], *, sqlite: bool) -> dict[str, int]:
+    """Each aggregate's latest stored version, keyed by ``UUID.hex`` (SQLite keeps
+    ids as hex text, PostgreSQL as ``uuid``); one indexed query."""
+    marks = ", ".join("?" * len(ids))
+    cur.execute(
+        f"SELECT originator_id, MAX(originator_version) FROM {table}"
+        f" WHERE originator_id IN ({marks}) GROUP BY originator_id",
+        [i.hex if sqlite else i for i in ids],
+    )
+    return {(r[0] if isinstance(r[0], str) else r[0].hex): r[1] for r in cur.fetchall()}
+
+
 def check_reads_on_insert(recorder: SQLiteApplicationRecorder) -> None:
     """Make the recorder's insert transaction validate a command's read set.
 
@@ -94,22 +106,17 @@ def check_reads_on_insert(recorder: SQLiteApplicationRecorder) -> None:
     lock, so no other writer can slip in between the check and the commit.
     """
     insert = recorder._insert_events
-    sql = (
-        f"SELECT originator_id, MAX(originator_version) FROM {recorder.events_table_name}"
-        " WHERE originator_id IN (?, ?) GROUP BY originator_id"
-    )
+    table = recorder.events_table_name
 
     def insert_and_check(c: Any, stored_events: Any, **kwargs: Any) -> Any:
         ids = insert(c, stored_events, **kwargs)
         reads: dict[UUID, int] | None = kwargs.get("reads")
         if reads:
-            keys = [i.hex for i in reads]
-            c.execute(sql, (keys * 2)[:2])
-            stored = dict(c.fetchall())
-            for key, version in zip(keys, reads.values(), strict=True):
-                if stored.get(key) != version:
+            stored = stored_versions(c, table, list(reads), sqlite=True)
+            for key, version in reads.items():
+                if stored.get(key.hex) != version:
                     raise RecordConflictError(
-                        f"{key} is at version {stored.get(key)}, not {version}"
+                        f"{key} is at version {stored.get(key.hex)}, not {version}"
                     )
         return ids
 
@@ -135,11 +142,6 @@ class Stored(Application[UUID]):
         # (whose inserts eventsourcing pipelines) confirms cached versions
         # with one query before the command decides.
         self.verify_at_write = dialect == "sqlite"
-        self._probe_sql = (
-            "SELECT originator_id, MAX(originator_version) FROM"
-            f" {self.recorder.events_table_name}"  # type: ignore[attr-defined]
-            " WHERE originator_id IN (?, ?) GROUP BY originator_id"
-        )
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """eventsourcing's ``save``, minus two runtime-Protocol checks per
@@ -178,11 +180,12 @@ class Stored(Application[UUID]):
             return {a.id: a for a in found if not a.pending_events}
         if not found:
             return {}
-        params = [a.id.hex if self.sql.dialect == "sqlite" else a.id for a in found]
+        table = self.recorder.events_table_name  # type: ignore[attr-defined]
         with self.sql.read() as cur:
-            cur.execute(self._probe_sql, (params * 2)[:2])
-            stored = {UUID(str(row[0])): row[1] for row in cur.fetchall()}
-        return {a.id: a for a in found if stored.get(a.id) == a.version and not a.pending_events}
+            stored = stored_versions(cur, table, [a.id for a in found], sqlite=False)
+        return {
+            a.id: a for a in found if stored.get(a.id.hex) == a.version and not a.pending_events
+        }
 
     def _peek(self, aggregate_id: UUID) -> Any:
         """A cached aggregate to read (never to change), or None."""
