@@ -1,7 +1,8 @@
-"""The audit's bulk replay (issue 5): payloads read as plain JSON derive exactly
-what the application's mapper derives; encrypted, compressed and old-version
-events take the mapper path; paging never loses or doubles a row; read-model
-rows of cases without events are found wherever their keys sort.
+"""The audit's bulk replay (issue 5): payloads read as plain JSON (once
+decrypted and decompressed) derive exactly what the application's mapper
+derives; old-version and unreadable events take the mapper path; paging
+never loses or doubles a row; read-model rows of cases without events are
+found wherever their keys sort.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aftersales_es import replay
 from aftersales_es.application import AfterSales
 from aftersales_es.audit import audit
 from aftersales_es.base import case_uuid
+from aftersales_es.errors import StoreKeyError
 from aftersales_es.projections import CASES, DEADLINES, PROJECTOR, TRACKING, utc_key
 
 from .helpers import order, t
@@ -70,7 +72,7 @@ def test_encrypted_compressed_store_audits_like_a_plain_one(tmp_path: Path) -> N
     plain = AfterSales(tmp_path / "plain.db")
     secret = AfterSales(tmp_path / "secret.db", env=cipher_env())
     try:
-        assert replay.plain_json(plain.mapper) and not replay.plain_json(secret.mapper)
+        assert replay.plain_json(plain.mapper) and replay.plain_json(secret.mapper)
         for app in (plain, secret):
             build(app, PATHS)
         assert audit(secret).as_dict() == audit(plain).as_dict()
@@ -83,6 +85,20 @@ def test_encrypted_compressed_store_audits_like_a_plain_one(tmp_path: Path) -> N
     assert [(m["case_id"], m["field"], m["events"], m["read_model"]) for m in found] == [
         ("C3", "amount", "70.00", "1.00")
     ]
+
+
+def test_unreadable_encrypted_event_fails_the_audit_with_the_key_error(tmp_path: Path) -> None:
+    """Given an encrypted store one of whose case events was overwritten, when
+    audited, then the mapper's clear StoreKeyError names the event."""
+    secret = AfterSales(tmp_path / "secret.db", env=cipher_env())
+    try:
+        build(secret, PATHS[:1])
+        with secret.sql.write() as cur:
+            cur.execute("UPDATE stored_events SET state = ? WHERE originator_version = 2", (b"x",))
+        with pytest.raises(StoreKeyError, match="cannot decode stored event"):
+            audit(secret)
+    finally:
+        secret.close()
 
 
 def test_v1_events_are_upcast_before_the_fold(app: AfterSales) -> None:

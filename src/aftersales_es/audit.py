@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .projections import CASES, DEADLINES, DEDUCTIONS, PROJECTOR, TRACKING
-from .replay import CASE_FIELDS, Derived, Progress, count, derive
+from .chain import paged
+from .projections import CASE_FIELDS, CASES, DEADLINES, DEDUCTIONS, PROJECTOR, TRACKING
+from .replay import Derived, Progress, count, derive
 from .sqlstore import Cursor
 
 if TYPE_CHECKING:
@@ -133,22 +134,6 @@ def _compare(
                 )
 
 
-def _paged(cur: Cursor, sql: str, width: int) -> Iterator[Row]:
-    """Rows of ``sql`` (first ``width`` columns named k0, k1, ...) in key order,
-    a page at a time by key (keyset paging, as :func:`.chain.paged`, smaller pages)."""
-    keys = ", ".join(f"k{i}" for i in range(width))
-    after = f" WHERE ({keys}) > ({', '.join('?' * width)})"
-    last: Row = ()
-    while True:
-        cur.execute(f"SELECT * FROM ({sql}) AS q{after if last else ''} ORDER BY {keys}"
-                    f" LIMIT {PAGE}", last)  # fmt: skip
-        rows = [tuple(r) for r in cur.fetchall()]
-        yield from rows
-        if len(rows) < PAGE:
-            return
-        last = rows[-1][:width]
-
-
 def _alone(stored: list[Row]) -> Iterator[tuple[None, Row]]:
     """Read-model rows that no derived row matches."""
     return ((None, s) for s in stored)
@@ -177,14 +162,14 @@ class _Check:
     def __init__(self, cur: Cursor, report: Report) -> None:
         cols, dcols = ", ".join(CASE_FIELDS), ", ".join(DEDUCTION_FIELDS)
         self.report = report
-        self.cases = _Stored(_paged(cur, f"SELECT case_uuid AS k0, {cols} FROM {CASES}", 1))
-        self.deductions = _Stored(
-            _paged(cur, f"SELECT case_uuid AS k0, version AS k1, {dcols} FROM {DEDUCTIONS}", 2)
-        )
+        cases = f"SELECT case_uuid AS k0, {cols} FROM {CASES}"
+        deductions = f"SELECT case_uuid AS k0, version AS k1, {dcols} FROM {DEDUCTIONS}"
         deadlines = (
             f"SELECT case_uuid AS k0, name AS k1, due_utc, due, action, rule FROM {DEADLINES}"
         )
-        self.deadlines = _Stored(_grouped_deadlines(_paged(cur, deadlines, 2)))
+        self.cases = _Stored(paged(cur, cases, (), 1, PAGE))
+        self.deductions = _Stored(paged(cur, deductions, (), 2, PAGE))
+        self.deadlines = _Stored(_grouped_deadlines(paged(cur, deadlines, (), 2, PAGE)))
 
     def case(self, d: Derived) -> None:
         key, case_id = d.key, d.row[0]

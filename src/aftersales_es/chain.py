@@ -175,16 +175,20 @@ class ChainProjector:
 
 
 def paged(
-    source: AfterSales | Cursor, sql: str, params: Sequence[Any], width: int
+    source: AfterSales | Cursor,
+    sql: str,
+    params: Sequence[Any],
+    width: int,
+    page: int = PAGE,
 ) -> Iterator[tuple[Any, ...]]:
     """Rows of ``sql`` (whose first ``width`` columns are named k0, k1, ...) in key
-    order, a page at a time by key (keyset paging: constant memory). ``source``
-    is an application (a read transaction per page) or an open cursor."""
+    order, ``page`` rows at a time by key (keyset paging: constant memory).
+    ``source`` is an application (a read transaction per page) or an open cursor."""
     keys = ", ".join(f"k{i}" for i in range(width))
     last: tuple[Any, ...] = ()
     while True:
         where = f" WHERE ({keys}) > ({', '.join('?' * width)})" if last else ""
-        query = f"SELECT * FROM ({sql}) AS q{where} ORDER BY {keys} LIMIT {PAGE}"
+        query = f"SELECT * FROM ({sql}) AS q{where} ORDER BY {keys} LIMIT {page}"
         if not hasattr(source, "sql"):  # a cursor (Cursor is a typing Protocol)
             source.execute(query, [*params, *last])
             rows = [tuple(r) for r in source.fetchall()]
@@ -193,7 +197,7 @@ def paged(
                 cur.execute(query, [*params, *last])
                 rows = [tuple(r) for r in cur.fetchall()]
         yield from rows
-        if len(rows) < PAGE:
+        if len(rows) < page:
             return
         last = rows[-1][:width]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from .commands import COMMANDS
 from .errors import AfterSalesError, InvalidInputError
+from .queries import CASE_COLUMNS
 
 PLUGINS = ("aftersales_es.cli_audit", "aftersales_es.cli_ops", "aftersales_es.cli_rules")
 Handler = Callable[[argparse.Namespace], int]
@@ -201,16 +202,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     rows = open_app(args).cases(state=args.state, platform=args.platform)
-    cols = [
-        "case_id",
-        "order_id",
-        "platform",
-        "kind",
-        "state",
-        "amount",
-        "refunded_total",
-        "currency",
-    ]
+    cols = [c for c in CASE_COLUMNS if c != "version"]
     emit(args, rows, lambda r: render_table(r, cols))
     return 0
 

@@ -20,12 +20,13 @@ from .projections import DEDUCTIONS, utc_key
 
 if TYPE_CHECKING:
     from .application import AfterSales
+    from .queries import Queries
 
 COLUMNS = ("seller_id", "case_id", "reason", "amount", "currency", "at", "rule", "version")
 
 
 def deductions(
-    app: AfterSales,
+    app: Queries,
     *,
     seller: str | None = None,
     start: datetime | None = None,

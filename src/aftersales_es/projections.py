@@ -20,6 +20,21 @@ TRACKING = "aftersales_tracking"
 CASES = "aftersales_cases"
 DEADLINES = "aftersales_deadlines"
 DEDUCTIONS = "aftersales_deductions"
+#: The case read model's columns after its key, in table order.
+CASE_FIELDS = (
+    "case_id",
+    "order_id",
+    "seller_id",
+    "platform",
+    "kind",
+    "state",
+    "amount",
+    "refunded_total",
+    "currency",
+    "version",
+    "applied_at",
+    "updated_at",
+)
 PROJECTOR = "read_models"
 EVENTS_TOPIC = "aftersales_es.events:"
 

@@ -8,27 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from . import ledger
 from .errors import InvalidInputError
-from .projections import CASES, DEADLINES, DEDUCTIONS, Projector, utc_key
+from .projections import CASE_FIELDS, CASES, DEADLINES, Projector, utc_key
 from .sqlstore import SqlStore
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import ApplicationRecorder
 
-CASE_COLUMNS = (
-    "case_id",
-    "order_id",
-    "platform",
-    "kind",
-    "state",
-    "amount",
-    "refunded_total",
-    "currency",
-    "version",
-)
+#: A case as :meth:`Queries.cases` lists it.
+CASE_COLUMNS = tuple(c for c in CASE_FIELDS if c not in ("seller_id", "applied_at", "updated_at"))
 DEDUCTION_COLUMNS = ("seller_id", "case_id", "reason", "amount", "currency", "at", "rule")
 
 
@@ -72,19 +63,10 @@ class Queries:
             return [dict(zip(CASE_COLUMNS, tuple(r), strict=True)) for r in cur.fetchall()]
 
     def deductions(self, seller: str | None = None) -> list[dict[str, Any]]:
-        """The seller deduction ledger (read model), in time order."""
-        self.projector.catch_up()
-        sql = f"SELECT {', '.join(DEDUCTION_COLUMNS)} FROM {DEDUCTIONS} WHERE 1 = 1"
-        params: list[Any] = []
-        if seller:
-            sql += " AND seller_id = ?"
-            params.append(seller)
-        with self.sql.read() as cur:
-            cur.execute(sql + " ORDER BY at_utc, case_id, version", params)
-            rows = [dict(zip(DEDUCTION_COLUMNS, tuple(r), strict=True)) for r in cur.fetchall()]
-        for r in rows:
-            r["amount"] = Decimal(r["amount"])
-        return rows
+        """The seller deduction ledger (read model), in time order
+        (:func:`.ledger.deductions` has more filters)."""
+        rows = ledger.deductions(self, seller=seller)
+        return [{k: r[k] for k in DEDUCTION_COLUMNS} for r in rows]
 
     def notification_count(self) -> int:
         """How many events the store holds (tests use it to prove nothing was written)."""

@@ -29,16 +29,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import (
-    DatetimeAsISO,
-    DecimalAsStr,
-    JSONTranscoder,
-    Mapper,
-    StoredEvent,
-    UUIDAsHex,
-)
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 
 from . import events as ev
+from .chain import payload
+from .export import mapper as plain_mapper
 from .projections import EVENTS_TOPIC, utc_key
 from .sqlstore import Cursor
 
@@ -47,21 +42,6 @@ if TYPE_CHECKING:
 
 #: Case events read per query (keyset paging: each page is a fresh index seek).
 PAGE = 1000
-#: Read-model columns of a case, in table order.
-CASE_FIELDS = (
-    "case_id",
-    "order_id",
-    "seller_id",
-    "platform",
-    "kind",
-    "state",
-    "amount",
-    "refunded_total",
-    "currency",
-    "version",
-    "applied_at",
-    "updated_at",
-)
 Progress = Callable[[int, int], None]
 Data = dict[str, Any]
 
@@ -76,23 +56,15 @@ _SKIP = ("originator_id", "originator_version")
 _raw_decode = json.JSONDecoder().raw_decode
 
 
-def _json_transcoder() -> JSONTranscoder:
-    t = JSONTranscoder()
-    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
-        t.register(transcoding)
-    return t
-
-
-_PLAIN = _json_transcoder()
+#: Re-encodes an event the mapper decoded (an upcast one) as the fast path reads it.
+_PLAIN = plain_mapper().transcoder
 
 
 def plain_json(mapper: Mapper[Any]) -> bool:
-    """True when stored payloads are the JSON the fast path reads as it stands."""
+    """True when payloads, once decrypted and decompressed, are the JSON the fast path reads."""
     t = mapper.transcoder
     return (
-        mapper.cipher is None
-        and mapper.compressor is None
-        and type(t) is JSONTranscoder
+        type(t) is JSONTranscoder
         and getattr(t.types.get(Decimal), "name", None) == "decimal_str"
         and getattr(t.types.get(datetime), "name", None) == "datetime_iso"
     )
@@ -203,8 +175,11 @@ class _Decoder:
     def __call__(self, raw: Any, version: int, topic: str, state: bytes) -> tuple[str, Data] | None:
         name = topic[_PREFIX:]
         if self.fast and name in _VERSIONS:
-            data: Data = _raw_decode(bytes(state).decode())[0]
-            if data.get("class_version", 1) == _VERSIONS[name]:
+            try:
+                data: Data | None = _raw_decode(payload(self.mapper, state).decode())[0]
+            except Exception:
+                data = None
+            if data is not None and data.get("class_version", 1) == _VERSIONS[name]:
                 return name, data
         oid = raw if isinstance(raw, UUID) else UUID(raw)
         e = self.mapper.to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
