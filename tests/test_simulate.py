@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from bench import gen
 
-import aftersales_es
 from aftersales_es.application import AfterSales, Fired
 from aftersales_es.base import case_uuid
 from aftersales_es.errors import AfterSalesError
@@ -29,6 +27,8 @@ from aftersales_es.simulate import (
     parse_scenario,
 )
 from aftersales_es.views import case_dict, event_dict, plain
+
+from .test_scenarios import ORDER, SCENARIOS
 
 
 class Logged(ScenarioApp):
@@ -169,16 +169,6 @@ def test_deadline_a_firing_leads_to_fires_before_a_later_one_already_due() -> No
 
 def test_replayed_keyed_command_leaves_the_newer_deadline_pending() -> None:
     # given: a keyed return application, then an approval (ship-back deadline)
-    order = {
-        "id": "O1",
-        "seller": "S1",
-        "buyer": "B1",
-        "amount": "120.00",
-        "currency": "CNY",
-        "paid_at": "2026-03-01T09:00:00+08:00",
-        "shipped_at": "2026-03-01T18:00:00+08:00",
-        "delivered_at": "2026-03-03T12:00:00+08:00",
-    }
     apply: dict[str, Any] = {
         "at": "2026-03-04T10:00:00+08:00",
         "command": "apply",
@@ -192,7 +182,7 @@ def test_replayed_keyed_command_leaves_the_newer_deadline_pending() -> None:
     scenario = parse_scenario(
         {
             "platform": "kuaishou",
-            "orders": [order],
+            "orders": [ORDER],
             "steps": [apply, approve, again],
             "until": "2026-04-30T00:00:00+08:00",
         }
@@ -229,9 +219,6 @@ def test_scenario_run_never_projects_the_read_models() -> None:
         app.close()
 
 
-SHIPPED = sorted((Path(aftersales_es.__file__).parent / "scenarios").glob("*.yaml"))
-
-
 def test_saved_events_are_the_stored_events_for_every_event_type() -> None:
     # given: the shipped scenarios, busy ones, and a withdrawal
     withdraw = busy_scenario("kuaishou", 10, 13)
@@ -239,7 +226,7 @@ def test_saved_events_are_the_stored_events_for_every_event_type() -> None:
     first = steps[0]
     assert first.command == "apply"
     steps.insert(1, first.model_copy(update={"command": "withdraw", "order": None, "args": {}}))
-    runs = [(load_scenario(p), None) for p in SHIPPED] + [
+    runs = [(load_scenario(p), None) for p in SCENARIOS] + [
         (busy_scenario("kuaishou", 100, 3), "kuaishou"),
         (busy_scenario("kilimall", 40, 5), "kilimall"),
         (withdraw.model_copy(update={"steps": steps}), "kuaishou"),
