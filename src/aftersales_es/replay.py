@@ -171,12 +171,15 @@ class _Decoder:
     def __init__(self, app: AfterSales, *, mapper_only: bool = False) -> None:
         self.mapper = app.mapper
         self.fast = plain_json(app.mapper) and not mapper_only
+        # A plain store's payload is the JSON itself: no call per event to find out.
+        self.sealed = app.mapper.cipher is not None or app.mapper.compressor is not None
 
     def __call__(self, raw: Any, version: int, topic: str, state: bytes) -> tuple[str, Data] | None:
         name = topic[_PREFIX:]
         if self.fast and name in _VERSIONS:
             try:
-                data: Data | None = _raw_decode(payload(self.mapper, state).decode())[0]
+                text = (payload(self.mapper, state) if self.sealed else bytes(state)).decode()
+                data: Data | None = _raw_decode(text)[0]
             except Exception:
                 data = None
             if data is not None and data.get("class_version", 1) == _VERSIONS[name]:
