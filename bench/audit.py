@@ -37,10 +37,10 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from aftersales_es import events as ev
-from aftersales_es.application import AfterSales
-from aftersales_es.case import Case
-from aftersales_es.statechart import TERMINAL
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain import events as ev
+from aftersales_es.domain.case import Case
+from aftersales_es.domain.statechart import TERMINAL
 
 from . import Config, Row, gen, median, paired, scratch, timed
 
@@ -177,7 +177,7 @@ def raw_log_order(path: Path, page: int = PAGE, prefix: str = "") -> int:
 def project_audit() -> Callable[[AfterSales], Any] | None:
     """The project's own audit (issue 4), if it exists: ``audit(app) -> Report``."""
     try:
-        module = importlib.import_module("aftersales_es.audit")
+        module = importlib.import_module("aftersales_es.audit.check")
     except ModuleNotFoundError:
         return None
     fn = getattr(module, "audit", None)
@@ -217,7 +217,7 @@ def run(cfg: Config) -> list[Row]:
     tail = max(1, min(OPEN_TAIL, n // 20))
     small = max(tail * 2, n // 10)
     audit_fn = project_audit()
-    primary_name = "aftersales_es.audit.audit(app)" if audit_fn else "bench log-order replay"
+    primary_name = "aftersales_es.audit.check.audit(app)" if audit_fn else "bench log-order replay"
 
     def primary(app: AfterSales) -> Any:
         return audit_fn(app) if audit_fn is not None else replay_log_order(app)

@@ -51,7 +51,7 @@ def _admin(url: str, sql: str) -> None:
 
 def _open(url: str, schema: str) -> Any:
     # The application scopes its read-model tables to ``?schema=`` itself.
-    from aftersales_es.application import AfterSales
+    from aftersales_es.app.service import AfterSales
 
     return AfterSales(f"{url}?schema={schema}")
 
@@ -91,7 +91,7 @@ def _sweep_worker(url: str, schema: str, now: datetime, barrier: Any, out: Any) 
     try:
         spent = _time_inserts(app)
         try:
-            worker_mod = importlib.import_module("aftersales_es.worker")
+            worker_mod = importlib.import_module("aftersales_es.app.worker")
         except ModuleNotFoundError:
             worker_mod = None
         barrier.wait()

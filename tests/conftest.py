@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aftersales_es.application import AfterSales
+from aftersales_es.app.service import AfterSales
 
 from .stores import STORE_PARAMS, make_store
 

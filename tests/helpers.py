@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.application import AfterSales
-from aftersales_es.errors import AfterSalesError, CommandRefusedError
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain.errors import AfterSalesError, CommandRefusedError
 
 T0 = datetime.fromisoformat("2026-05-10T20:00:00+08:00")
 

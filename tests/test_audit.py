@@ -14,10 +14,10 @@ from decimal import Decimal
 
 import pytest
 
-from aftersales_es.application import AfterSales
-from aftersales_es.audit import audit
-from aftersales_es.cli import main
-from aftersales_es.projections import CASES, DEADLINES, DEDUCTIONS
+from aftersales_es.app.service import AfterSales
+from aftersales_es.audit.check import audit
+from aftersales_es.cli.main import main
+from aftersales_es.readmodels.projector import CASES, DEADLINES, DEDUCTIONS
 
 from .helpers import order, t
 from .test_history import PATHS, run_path

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from aftersales_es import audit as audit_module
-from aftersales_es import replay
-from aftersales_es.application import AfterSales
-from aftersales_es.audit import audit
-from aftersales_es.base import case_uuid
-from aftersales_es.errors import StoreKeyError
-from aftersales_es.projections import CASES, DEADLINES, PROJECTOR, TRACKING, utc_key
+from aftersales_es.app.service import AfterSales
+from aftersales_es.audit import bulk as replay
+from aftersales_es.audit import check as audit_module
+from aftersales_es.audit.check import audit
+from aftersales_es.domain.base import case_uuid
+from aftersales_es.domain.errors import StoreKeyError
+from aftersales_es.readmodels.projector import CASES, DEADLINES, PROJECTOR, TRACKING, utc_key
 
 from .helpers import order, t
 from .test_audit import build

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
-from aftersales_es.application import AfterSales
-from aftersales_es.case import Context
-from aftersales_es.errors import OpenCaseExistsError, TransitionNotAllowedError
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain.case import Context
+from aftersales_es.domain.errors import OpenCaseExistsError, TransitionNotAllowedError
 
 from .helpers import event_types, order, refused, t
 

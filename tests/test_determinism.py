@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
-from aftersales_es.application import AfterSales
-from aftersales_es.errors import AfterSalesError
-from aftersales_es.views import case_dict, plain
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain.errors import AfterSalesError
+from aftersales_es.readmodels.views import case_dict, plain
 
 from .helpers import T0
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aftersales_es.diagrams import DIAGRAMS, markdown, render, write_all
-from aftersales_es.statechart import (
+from aftersales_es.domain.diagrams import DIAGRAMS, markdown, render, write_all
+from aftersales_es.domain.statechart import (
     GOODS_TRANSITIONS,
     KIND_GUARDS,
     KINDS,

@@ -15,11 +15,11 @@ from typing import Any
 import hypothesis.strategies as st
 from hypothesis import given, settings
 
-from aftersales_es import events as ev
-from aftersales_es.application import AfterSales
-from aftersales_es.fees import allocate, return_fee
-from aftersales_es.money import quantum
-from aftersales_es.rules import SELLER_FAULT, FeeSpec
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain import events as ev
+from aftersales_es.domain.fees import allocate, return_fee
+from aftersales_es.domain.money import quantum
+from aftersales_es.domain.rules import SELLER_FAULT, FeeSpec
 
 from .helpers import order, t
 

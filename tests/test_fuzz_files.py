@@ -30,9 +30,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aftersales_es.errors import AfterSalesError
-from aftersales_es.ruleload import load_ruleset
-from aftersales_es.simulate import load_scenario, run
+from aftersales_es.domain.errors import AfterSalesError
+from aftersales_es.domain.ruleload import load_ruleset
+from aftersales_es.sim.simulate import load_scenario, run
 
 LONG = os.environ.get("AFTERSALES_FUZZ") == "long"
 PACKAGE = resources.files("aftersales_es")

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.application import AfterSales
-from aftersales_es.case import Case
-from aftersales_es.cli import main
-from aftersales_es.errors import InvalidInputError, NotFoundError
-from aftersales_es.history import case_at, history, render
+from aftersales_es.app.service import AfterSales
+from aftersales_es.audit.history import case_at, history, render
+from aftersales_es.cli.main import main
+from aftersales_es.domain.case import Case
+from aftersales_es.domain.errors import InvalidInputError, NotFoundError
 
 from .helpers import T0
 

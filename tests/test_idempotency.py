@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from aftersales_es.application import AfterSales
-from aftersales_es.idempotency import IdempotencyKeyReusedError
+from aftersales_es.app.idempotency import IdempotencyKeyReusedError
+from aftersales_es.app.service import AfterSales
 
 from .helpers import event_types, order, refused, t
 

@@ -15,14 +15,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aftersales_es.application import AfterSales
-from aftersales_es.case import Case
-from aftersales_es.errors import (
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain.case import Case
+from aftersales_es.domain.errors import (
     NotAllowedError,
     TransitionNotAllowedError,
     WindowClosedError,
 )
-from aftersales_es.events import CaseEvent
+from aftersales_es.domain.events import CaseEvent
 
 from .helpers import event_types, order, refused, t
 

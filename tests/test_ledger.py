@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from aftersales_es import ledger
-from aftersales_es.application import AfterSales
-from aftersales_es.cli import main
+from aftersales_es.app.service import AfterSales
+from aftersales_es.cli.main import main
+from aftersales_es.readmodels import ledger
 
 from .helpers import T0
 from .stores import STORE_PARAMS, make_store

@@ -18,17 +18,17 @@ from typing import Any
 
 import pytest
 
-from aftersales_es import events as ev
-from aftersales_es.application import AfterSales
-from aftersales_es.cli import main, render_table, text_width
-from aftersales_es.commands import parse_command
-from aftersales_es.errors import (
+from aftersales_es.app.commands import parse_command
+from aftersales_es.app.service import AfterSales
+from aftersales_es.cli.main import main, render_table, text_width
+from aftersales_es.domain import events as ev
+from aftersales_es.domain.errors import (
     AfterSalesError,
     InvalidInputError,
     OpenCaseExistsError,
     RefundCapError,
 )
-from aftersales_es.order import RefundRecorded
+from aftersales_es.domain.order import RefundRecorded
 
 from .helpers import event_types, order, refused, t
 

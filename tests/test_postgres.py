@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import aftersales_es
-from aftersales_es.application import AfterSales
-from aftersales_es.projections import DEADLINES
-from aftersales_es.simulate import load_scenario, run
+from aftersales_es.app.service import AfterSales
+from aftersales_es.readmodels.projector import DEADLINES
+from aftersales_es.sim.simulate import load_scenario, run
 
 from .helpers import order, t
 from .stores import ROOT, finish, pg_admin, pg_schema, py_args, require_pg, spawn
@@ -52,7 +52,7 @@ def test_six_processes_opening_a_fresh_schema_at_once_all_succeed() -> None:
     and the read-model DDL runs under an advisory lock)."""
     with pg_schema() as url:
         code = f"""
-            from aftersales_es.application import AfterSales
+            from aftersales_es.app.service import AfterSales
             app = AfterSales({url!r})
             assert app.cases() == []
             app.close()

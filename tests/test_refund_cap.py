@@ -23,15 +23,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from aftersales_es.application import AfterSales
-from aftersales_es.case import Case
-from aftersales_es.errors import (
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain.case import Case
+from aftersales_es.domain.errors import (
     ConcurrencyError,
     OpenCaseExistsError,
     RefundCapError,
     WindowClosedError,
 )
-from aftersales_es.events import Refunded
+from aftersales_es.domain.events import Refunded
 
 from .helpers import order, t
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.application import AfterSales
-from aftersales_es.case import Case
-from aftersales_es.errors import (
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain.case import Case
+from aftersales_es.domain.errors import (
     AlreadyExistsError,
     CaseNotFoundError,
     InvalidInputError,

@@ -34,9 +34,9 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.application import AfterSales
-from aftersales_es.errors import AfterSalesError
-from aftersales_es.idempotency import IdempotencyKeyReusedError
+from aftersales_es.app.idempotency import IdempotencyKeyReusedError
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain.errors import AfterSalesError
 
 from .helpers import order, t
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from aftersales_es.application import AfterSales
-from aftersales_es.case import Case, Context
-from aftersales_es.views import case_dict
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain.case import Case, Context
+from aftersales_es.readmodels.views import case_dict
 
 from .helpers import order, t
 

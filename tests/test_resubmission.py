@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.application import AfterSales
-from aftersales_es.base import order_uuid
-from aftersales_es.errors import NotAllowedError, OpenCaseExistsError
-from aftersales_es.order import CaseRejected
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain.base import order_uuid
+from aftersales_es.domain.errors import NotAllowedError, OpenCaseExistsError
+from aftersales_es.domain.order import CaseRejected
 
 from .helpers import event_types, order, refused, t
 

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from bench import gen
 
-from aftersales_es.application import AfterSales, Fired
-from aftersales_es.base import case_uuid
-from aftersales_es.errors import AfterSalesError
-from aftersales_es.events import EVENT_TYPES
-from aftersales_es.simulate import (
+from aftersales_es.app.service import AfterSales, Fired
+from aftersales_es.domain.base import case_uuid
+from aftersales_es.domain.errors import AfterSalesError
+from aftersales_es.domain.events import EVENT_TYPES
+from aftersales_es.readmodels.views import case_dict, event_dict, plain
+from aftersales_es.sim.simulate import (
     Scenario,
     ScenarioApp,
     _report,
@@ -26,7 +27,6 @@ from aftersales_es.simulate import (
     load_scenario,
     parse_scenario,
 )
-from aftersales_es.views import case_dict, event_dict, plain
 
 from .test_scenarios import ORDER, SCENARIOS
 

@@ -12,8 +12,8 @@ import signal
 import time
 from pathlib import Path
 
-from aftersales_es.application import AfterSales
-from aftersales_es.worker import backlog
+from aftersales_es.app.service import AfterSales
+from aftersales_es.app.worker import backlog
 
 from .stores import (
     AFTER_ALL,

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 import pytest
 import transitions.core
 
-from aftersales_es import statechart
-from aftersales_es.application import AfterSales
-from aftersales_es.commands import COMMANDS
-from aftersales_es.statechart import (
+from aftersales_es.app.commands import COMMANDS
+from aftersales_es.app.service import AfterSales
+from aftersales_es.domain import statechart
+from aftersales_es.domain.statechart import (
     ACTORS,
     DEADLINE_ACTIONS,
     GOODS_TRANSITIONS,

@@ -18,10 +18,10 @@ from urllib.parse import urlparse
 
 import pytest
 
-from aftersales_es.application import AfterSales
-from aftersales_es.errors import InvalidInputError
-from aftersales_es.projections import DEADLINES
-from aftersales_es.worker import Worker, backlog
+from aftersales_es.app.service import AfterSales
+from aftersales_es.app.worker import Worker, backlog
+from aftersales_es.domain.errors import InvalidInputError
+from aftersales_es.readmodels.projector import DEADLINES
 
 from .helpers import order, t
 from .stores import (
@@ -133,8 +133,8 @@ def test_workers_killed_mid_batch_twice_then_restarted_none_lost_or_duplicated(
 CRASH_AFTER_COMMIT = """
     import os, signal
     from datetime import datetime
-    from aftersales_es.application import AfterSales
-    from aftersales_es.worker import Worker
+    from aftersales_es.app.service import AfterSales
+    from aftersales_es.app.worker import Worker
 
     fired = []
     def crash(f):
@@ -176,8 +176,8 @@ def test_kill_after_event_commit_before_index_update_fires_once_ks1(store: str) 
 APPROVER = """
     import json, sys
     from datetime import datetime, timedelta
-    from aftersales_es.application import AfterSales
-    from aftersales_es.errors import CommandRefusedError
+    from aftersales_es.app.service import AfterSales
+    from aftersales_es.domain.errors import CommandRefusedError
     from tests.stores import T_APPLY
 
     app = AfterSales({store!r})

@@ -1,0 +1,248 @@
+"""Where the application meets eventsourcing's store (part of the application layer).
+
+:class:`Stored` is the base of :class:`~aftersales_es.application.AfterSales`:
+store locations, loading and saving without per-event overheads the domain
+never needs, the key checks of an encrypted store, a per-process cache of the
+aggregates a command saved last, and, on SQLite, a write transaction that
+validates the command's read set.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Mapper,
+    MapperDeserialisationError,
+    RecordConflictError,
+    StoredEvent,
+)
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from aftersales_es.adapters.sql import SqlStore, create_schema, retrying
+from aftersales_es.domain.base import TimedAggregate
+from aftersales_es.domain.errors import StoreKeyError
+
+DEFAULT_STORE = "aftersales.db"
+
+
+def store_env(store: str | os.PathLike[str] | None) -> dict[str, str]:
+    """eventsourcing settings for a store location.
+
+    ``None`` -> ``$AFTERSALES_STORE`` or ``./aftersales.db``; ``memory`` -> a
+    private in-memory SQLite; ``postgresql://user:pw@host:port/db?schema=s``
+    -> PostgreSQL; anything else is a SQLite file path.
+    """
+    location = (
+        str(store) if store is not None else os.environ.get("AFTERSALES_STORE", DEFAULT_STORE)
+    )
+    if location in ("memory", ":memory:"):
+        name = f"file:aftersales-{uuid.uuid4().hex}?mode=memory&cache=shared"
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": name}
+    if location.startswith(("postgresql://", "postgres://")):
+        url = urlparse(location)
+        query = parse_qs(url.query)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "POSTGRES_POOL_SIZE": "2",
+            "POSTGRES_MAX_OVERFLOW": "8",
+        }
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(Path(location)),
+        "SQLITE_LOCK_TIMEOUT": "30",
+    }
+
+
+def replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """Fold events into an aggregate (the repository's projector function).
+
+    eventsourcing's default asserts every event against a runtime Protocol,
+    which costs ~30 µs an event on Python 3.11: more than decoding it.
+    """
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
+def stored_versions(cur: Any, table: str, ids: Sequence[UUID], *, sqlite: bool) -> dict[str, int]:
+    """Each aggregate's latest stored version, keyed by ``UUID.hex`` (SQLite keeps
+    ids as hex text, PostgreSQL as ``uuid``); one indexed query."""
+    marks = ", ".join("?" * len(ids))
+    cur.execute(
+        f"SELECT originator_id, MAX(originator_version) FROM {table}"
+        f" WHERE originator_id IN ({marks}) GROUP BY originator_id",
+        [i.hex if sqlite else i for i in ids],
+    )
+    return {(r[0] if isinstance(r[0], str) else r[0].hex): r[1] for r in cur.fetchall()}
+
+
+def check_reads_on_insert(recorder: SQLiteApplicationRecorder) -> None:
+    """Make the recorder's insert transaction validate a command's read set.
+
+    ``save(..., reads={id: version})`` fails with a conflict, and writes
+    nothing, unless each aggregate is stored at exactly that version once the
+    new events are in. The events go in first: that takes SQLite's write
+    lock, so no other writer can slip in between the check and the commit.
+    """
+    insert = recorder._insert_events
+    table = recorder.events_table_name
+
+    def insert_and_check(c: Any, stored_events: Any, **kwargs: Any) -> Any:
+        ids = insert(c, stored_events, **kwargs)
+        reads: dict[UUID, int] | None = kwargs.get("reads")
+        if reads:
+            stored = stored_versions(c, table, list(reads), sqlite=True)
+            for key, version in reads.items():
+                if stored.get(key.hex) != version:
+                    raise RecordConflictError(
+                        f"{key} is at version {stored.get(key.hex)}, not {version}"
+                    )
+        return ids
+
+    recorder._insert_events = insert_and_check  # type: ignore[method-assign]
+
+
+class Stored(Application[UUID]):
+    """eventsourcing's ``Application`` as the engine uses it (see the module doc)."""
+
+    #: Aggregates this process saved last, kept in memory for the next
+    #: command (``AFTERSALES_CACHE_SIZE`` in ``env``; 0 turns it off).
+    cache_size = 10_000
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(env=env)
+        module = self.env.get("PERSISTENCE_MODULE") or ""
+        dialect = "postgres" if "postgres" in module else "sqlite"
+        self.sql = SqlStore(self.recorder.datastore, dialect)  # type: ignore[attr-defined]
+        self._hot: OrderedDict[UUID, TimedAggregate] = OrderedDict()
+        self._hot_lock = threading.Lock()
+        self._hot_size = int(self.env.get("AFTERSALES_CACHE_SIZE") or self.cache_size)
+        # SQLite validates a command's read set when it writes; PostgreSQL
+        # (whose inserts eventsourcing pipelines) confirms cached versions
+        # with one query before the command decides.
+        self.verify_at_write = dialect == "sqlite"
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """eventsourcing's ``save``, minus two runtime-Protocol checks per
+        aggregate (~30 µs on Python 3.11) that plain aggregates never need."""
+        processing = ProcessingEvent[UUID]()
+        others = []
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing.events.extend(obj.collect_events())
+                processing.aggregates[obj.id] = obj
+            elif obj is not None:
+                others.append(obj)
+        processing.collect_events(*others, **kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        self.notify(processing.events)
+        return recordings
+
+    def _save(self, *aggregates: TimedAggregate, reads: Iterable[TimedAggregate] = ()) -> None:
+        """Save atomically. On SQLite the write transaction also checks that
+        each of ``reads`` is still at its version (its decision's read set)."""
+        if self.verify_at_write and reads:
+            self.save(*aggregates, reads={a.id: a.version for a in reads})
+        else:
+            self.save(*aggregates)
+
+    # A command takes its aggregates out of the cache (no other thread sees
+    # them half-changed) and puts them back only once they are saved; a
+    # refused or failed command drops them. Cached state is never trusted
+    # alone: see ``verify_at_write``.
+    def _checkout(self, *ids: UUID) -> dict[UUID, Any]:
+        with self._hot_lock:
+            found = [a for i in ids if (a := self._hot.pop(i, None)) is not None]
+        if self.verify_at_write:
+            return {a.id: a for a in found if not a.pending_events}
+        if not found:
+            return {}
+        table = self.recorder.events_table_name  # type: ignore[attr-defined]
+        with self.sql.read() as cur:
+            stored = stored_versions(cur, table, [a.id for a in found], sqlite=False)
+        return {
+            a.id: a for a in found if stored.get(a.id.hex) == a.version and not a.pending_events
+        }
+
+    def _peek(self, aggregate_id: UUID) -> Any:
+        """A cached aggregate to read (never to change), or None."""
+        with self._hot_lock:
+            return self._hot.get(aggregate_id)
+
+    def _keep(self, *aggregates: TimedAggregate) -> None:
+        if self._hot_size <= 0:
+            return
+        with self._hot_lock:
+            for a in aggregates:
+                self._hot[a.id] = a
+                self._hot.move_to_end(a.id)
+            while len(self._hot) > self._hot_size:
+                self._hot.popitem(last=False)
+
+    # Encryption at rest (issue 6; CIPHER_TOPIC / CIPHER_KEY, see the README):
+    # a store written under a key is readable only with it. A wrong, missing
+    # or malformed key fails when the application opens, with StoreKeyError
+    # (an AfterSalesError the CLI prints), before anything could be written
+    # beside the old events under another key.
+    def construct_mapper(self) -> Mapper[UUID]:
+        try:
+            mapper = super().construct_mapper()
+        except (OSError, ValueError) as exc:  # no key; bad base64 or size
+            raise StoreKeyError(f"CIPHER_KEY: {exc}") from None
+        decode = mapper.to_domain_event
+
+        def to_domain_event(stored: StoredEvent) -> DomainEventProtocol[UUID]:
+            try:
+                return decode(stored)
+            except MapperDeserialisationError as exc:
+                raise StoreKeyError(
+                    f"cannot decode stored event {stored.topic} (version "
+                    f"{stored.originator_version}): {exc.__cause__}; the store was written "
+                    "with another CIPHER_KEY or encryption setting than this one"
+                ) from None
+
+        mapper.to_domain_event = to_domain_event  # type: ignore[method-assign,assignment]
+        return mapper
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        recorder = super().construct_recorder()
+        first = recorder.select_notifications(start=None, limit=1)
+        if first:
+            self.mapper.to_domain_event(first[0])  # the key check: decode one event
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            check_reads_on_insert(recorder)
+        return recorder
+
+    # issue 3: a PostgreSQL ``?schema=`` is created on first use, like the
+    # tables. Processes starting at once on a fresh database race on
+    # eventsourcing's CREATE TABLE/TYPE/FUNCTION (PostgreSQL) or on the first
+    # write lock (SQLite); creating the tables again is safe, so retry.
+    def construct_factory(self, env: Any) -> Any:
+        factory = super().construct_factory(env)
+        create_schema(getattr(factory, "datastore", None))
+        for name in ("application_recorder", "aggregate_recorder"):
+            setattr(factory, name, retrying(getattr(factory, name)))
+        return factory

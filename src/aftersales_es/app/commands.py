@@ -1,0 +1,274 @@
+"""Commands: validated input, before anything is recorded.
+
+Each command is a frozen pydantic model; ``COMMANDS`` maps the public
+command names of SPEC §3 to them, so the whole vocabulary is visible in one
+place and the CLI, the scenario runner and the API share one validation.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+from aftersales_es.domain.errors import InvalidInputError
+from aftersales_es.domain.money import check_amount_text
+from aftersales_es.domain.rules import Kind, Reason
+
+#: Bidirectional embedding, override and isolate marks: invisible, and able to
+#: make a stored note or waybill read differently from what it holds.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Business instants outside these bounds are refused: deadline arithmetic
+#: on them would overflow, and no after-sales case lives there.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _clean(value: str, *, lines: bool) -> str:
+    for ch in value:
+        if ch in "\n\t" and lines:
+            continue
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI:
+            raise ValueError(f"contains the control character U+{ord(ch):04X}")
+    return value
+
+
+def _no_control(value: str) -> str:
+    return _clean(value, lines=True)
+
+
+def _one_line(value: str) -> str:
+    return _clean(value, lines=False)
+
+
+def _amount_text(value: object) -> object:
+    return check_amount_text(value)
+
+
+def _key_text(value: str) -> str:
+    if not all("!" <= ch <= "~" for ch in value):
+        raise ValueError("use printable ASCII without spaces (a UUID, say)")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"{value.isoformat()} is outside {EARLIEST.year}-{LATEST.year}")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+#: Client-chosen idempotency keys: printable ASCII without spaces (UUIDs, ULIDs, ...).
+Key = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_key_text)]
+Text = Annotated[str, Field(max_length=500), AfterValidator(_no_control)]
+ShortText = Annotated[str, Field(max_length=64), AfterValidator(_one_line)]
+AmountText = Annotated[str, BeforeValidator(_amount_text), Field(min_length=1, max_length=40)]
+#: A business instant: with a timezone, within :data:`EARLIEST` .. :data:`LATEST`.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Party = Literal["buyer", "seller"]
+
+
+class Command(BaseModel):
+    """Base: every command names its case and the business instant it happened."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = ""
+    case: Id
+    at: Instant
+    idempotency_key: Key | None = None
+
+    def args(self) -> dict[str, Any]:
+        """The command's own arguments (what the case method takes)."""
+        return self.model_dump(exclude={"name", "case", "at", "idempotency_key"})
+
+
+class LineQuantity(BaseModel):
+    """Issue 7: an order line and how many of it an application covers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    line: Id
+    quantity: int = Field(strict=True, ge=1, le=1_000_000)
+
+
+def _line_list(value: object) -> object:
+    """Issue 7: ``lines`` also as text, ``"L1:2,L2:1"`` (the CLI) or a JSON list."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a JSON list of {{line, quantity}}: {exc.msg}") from None
+    parts = []
+    for item in text.split(","):
+        line, sep, qty = item.strip().partition(":")
+        if not sep or not qty.strip().isdigit():
+            raise ValueError(f"{item.strip()!r}: write LINE:QUANTITY, like 'L1:2,L2:1'")
+        parts.append({"line": line.strip(), "quantity": int(qty)})
+    return parts
+
+
+#: Issue 7: the lines an application names; None covers the whole order.
+LineList = Annotated[
+    list[LineQuantity], BeforeValidator(_line_list), Field(min_length=1, max_length=500)
+]
+
+
+class Apply(Command):
+    name: Literal["apply"] = "apply"
+    order: Id
+    kind: Kind
+    amount: AmountText | None = None
+    reason: Reason = "other"
+    lines: LineList | None = None
+
+
+class Approve(Command):
+    name: Literal["approve"] = "approve"
+
+
+class Propose(Command):
+    name: Literal["propose"] = "propose"
+    kind: Kind
+    amount: AmountText = "0"
+    offline: bool = False
+
+
+class AcceptProposal(Command):
+    name: Literal["accept_proposal"] = "accept_proposal"
+
+
+class DeclineProposal(Command):
+    name: Literal["decline_proposal"] = "decline_proposal"
+
+
+class Reject(Command):
+    name: Literal["reject"] = "reject"
+    reason: Text = ""
+
+
+class ShipBack(Command):
+    name: Literal["ship_back"] = "ship_back"
+    carrier: ShortText = ""
+    tracking_number: ShortText = ""
+
+
+class ConfirmReceipt(Command):
+    name: Literal["confirm_receipt"] = "confirm_receipt"
+
+
+class ShipReplacement(Command):
+    name: Literal["ship_replacement"] = "ship_replacement"
+    carrier: ShortText = ""
+    tracking_number: ShortText = ""
+
+
+class ConfirmCompletion(Command):
+    name: Literal["confirm_completion"] = "confirm_completion"
+
+
+class Escalate(Command):
+    name: Literal["escalate"] = "escalate"
+    by: Party = "buyer"
+
+
+class SubmitEvidence(Command):
+    name: Literal["submit_evidence"] = "submit_evidence"
+    by: Party = "buyer"
+    note: Text = ""
+
+
+class Rule(Command):
+    name: Literal["rule"] = "rule"
+    in_favour_of: Party
+    refund_amount: AmountText | None = None
+    seller_liable: bool | None = None
+
+
+class Withdraw(Command):
+    name: Literal["withdraw"] = "withdraw"
+
+
+class RequestGoodsBack(Command):
+    name: Literal["request_goods_back"] = "request_goods_back"
+
+
+COMMANDS: dict[str, type[Command]] = {
+    c.model_fields["name"].default: c
+    for c in (
+        Apply, Approve, Propose, AcceptProposal, DeclineProposal, Reject, ShipBack,
+        ConfirmReceipt, ShipReplacement, ConfirmCompletion, Escalate, SubmitEvidence, Rule,
+        Withdraw, RequestGoodsBack,
+    )
+}  # fmt: skip
+
+
+class OrderLine(BaseModel):
+    """A line of an order (SKU and quantity); carried, checked in a later release."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    line: Id
+    sku: ShortText = ""
+    title: Text = ""
+    quantity: int = Field(ge=1, le=1_000_000)
+    unit_price: AmountText
+
+
+class RegisterOrder(BaseModel):
+    """The facts of an order that cases are applied on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Id
+    seller: Id
+    buyer: Id
+    platform: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_one_line)]
+    amount: AmountText
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    paid_at: Instant
+    shipped_at: Instant | None = None
+    delivered_at: Instant | None = None
+    gs: bool = False
+    lines: list[OrderLine] = Field(default_factory=list)
+
+
+def describe(exc: ValidationError, what: str) -> str:
+    """One readable line naming each bad field."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top)"
+        parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
+    return f"{what}: " + "; ".join(parts)
+
+
+def parse_command(name: str, data: dict[str, Any]) -> Command:
+    """Validate ``data`` as the command ``name``; raise :class:`InvalidInputError`."""
+    cls = COMMANDS.get(name)
+    if cls is None:
+        raise InvalidInputError(f"command: unknown command {name!r} (known: {', '.join(COMMANDS)})")
+    try:
+        return cls.model_validate({**data, "name": name})
+    except ValidationError as exc:
+        raise InvalidInputError(describe(exc, name)) from None
+
+
+def parse_order(data: dict[str, Any]) -> RegisterOrder:
+    """Validate order facts; raise :class:`InvalidInputError` naming the field."""
+    try:
+        return RegisterOrder.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError(describe(exc, "order")) from None
+
+
+__all__ = ["COMMANDS", "Command", "RegisterOrder", "datetime", "parse_command", "parse_order"]

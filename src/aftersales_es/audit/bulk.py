@@ -1,0 +1,261 @@
+"""Bulk replay for the audit: every case's events, read in case order and folded
+into the rows the read models should hold.
+
+The case events are read straight from the event table in primary-key order
+(case, then version), a page at a time, so each case's history arrives whole
+and is folded on its own: nothing is kept once a case is done, and memory
+stays flat however many cases there are.
+
+Decoding is the hot path. When the store's mapper is plain JSON (no cipher,
+no compressor, the standard ``Decimal`` and ``datetime`` transcodings), a
+payload is parsed with ``json.loads`` and its fields read as stored: amounts
+stay the strings the transcoder wrote (``str(Decimal)``), instants the
+``isoformat()`` strings, so no event object, ``Decimal`` or ``datetime`` is
+built per event. Anything else goes through the application's own mapper
+(decryption, decompression, upcasting, its key-error message) and is
+re-encoded to the same JSON shape, so one fold serves both paths. A payload
+stored at an older class version than its class's is always taken through
+the mapper, so upcasters apply exactly as on load.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
+
+from aftersales_es.adapters.sql import Cursor
+from aftersales_es.audit.chain import payload
+from aftersales_es.audit.export import mapper as plain_mapper
+from aftersales_es.domain import events as ev
+from aftersales_es.readmodels.projector import EVENTS_TOPIC, utc_key
+
+if TYPE_CHECKING:
+    from aftersales_es.app.service import AfterSales
+
+#: Case events read per query (keyset paging: each page is a fresh index seek).
+PAGE = 1000
+Progress = Callable[[int, int], None]
+Data = dict[str, Any]
+
+#: Each case event's current class version: older payloads need upcasting.
+_VERSIONS = {name: getattr(cls, "class_version", 1) for name, cls in ev.EVENT_TYPES.items()}
+_PREFIX = len(EVENTS_TOPIC)
+#: ``_`` is a LIKE wildcard: escaped so the prefix matches literally.
+_LIKE = EVENTS_TOPIC.replace("_", "!_") + "%"
+_SKIP = ("originator_id", "originator_version")
+#: ``json.loads`` minus its per-call setup: the transcoder writes compact UTF-8
+#: JSON, one object per payload, so no encoding sniffing or whitespace checks.
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+#: Re-encodes an event the mapper decoded (an upcast one) as the fast path reads it.
+_PLAIN = plain_mapper().transcoder
+
+
+def plain_json(mapper: Mapper[Any]) -> bool:
+    """True when payloads, once decrypted and decompressed, are the JSON the fast path reads."""
+    t = mapper.transcoder
+    return (
+        type(t) is JSONTranscoder
+        and getattr(t.types.get(Decimal), "name", None) == "decimal_str"
+        and getattr(t.types.get(datetime), "name", None) == "datetime_iso"
+    )
+
+
+@lru_cache(maxsize=1024)  # an instant often recurs within a case (refund, deduction)
+def utc(iso: str) -> str:
+    """:func:`.projections.utc_key` of an ``isoformat()`` string, without ``strftime``
+    (the slow part); years before 1000 take ``utc_key`` itself, whose ``%Y``
+    does not pad them."""
+    at = datetime.fromisoformat(iso).astimezone(UTC)
+    if at.year < 1000:
+        return utc_key(at)
+    return at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _uuid_text(raw: Any) -> str:
+    """A stored originator id as the read models key it (``str(UUID)``); SQLite
+    stores ``UUID.hex``, so hyphens are put in, not a ``UUID`` built per case."""
+    if isinstance(raw, UUID):
+        return str(raw)
+    if len(raw) == 32:
+        return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+    return str(UUID(raw))
+
+
+def _text(value: Any) -> Any:
+    """A transcoded value as stored (``{"_type_", "_data_"}`` -> its data string)."""
+    return value["_data_"] if isinstance(value, dict) else value
+
+
+@dataclass(slots=True)
+class Derived:
+    """What one case's events imply for the read models."""
+
+    key: str  #: the case's uuid as text, as the read models key it
+    row: tuple[Any, ...]  #: ``CASE_FIELDS`` values
+    #: (version, seller_id, reason, amount, currency, at_utc, at, rule), by version
+    deductions: list[tuple[Any, ...]] = field(default_factory=list)
+    deadlines: str = "[]"  #: :func:`deadline_key` of the pending deadlines
+    events: int = 0
+
+
+def deadline_key(deadlines: list[Data]) -> str:
+    """Pending deadlines as one canonical string of (name, due_utc, due, action, rule)."""
+    rows = sorted(
+        (d["name"], utc(_text(d["due"])), _text(d["due"]), d["action"], d["rule"])
+        for d in deadlines
+    )
+    return json.dumps(rows, separators=(",", ":"))
+
+
+class _Fold:
+    """One case's columns, event by event: later events change only what they carry."""
+
+    __slots__ = ("cols", "deductions", "events", "last_at", "pending", "raw", "state", "version")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        # case_id, order_id, seller_id, platform, kind, amount, refunded_total,
+        # currency, applied_at: None until Applied sets them (a damaged log may
+        # lack it: every read-model value then differs and is reported).
+        self.cols: list[Any] = [None] * 9
+        self.deductions: list[tuple[Any, ...]] = []
+        self.state: Any = None
+        self.version = 0
+        self.last_at = ""
+        self.pending: list[Data] = []
+        self.events = 0
+
+    def add(self, version: int, name: str, data: Data) -> None:
+        at = data["at"]["_data_"]
+        c = self.cols
+        if name == "Applied":
+            amount = data["amount"]["_data_"]
+            zero = Decimal(amount)
+            c[:] = [data["case_id"], data["order_id"], data["seller_id"], data["platform"],
+                    data["kind"], amount, str(zero - zero), data["currency"], at]  # fmt: skip
+        elif name == "ProposalAccepted":  # a plan in force replaces the ask
+            c[4], c[5] = data["kind"], data["amount"]["_data_"]
+        elif name == "Refunded":
+            c[6] = data["refunded_total"]["_data_"]
+        elif name == "DeductionRecorded":
+            amount = data["amount"]["_data_"]
+            row = (version, data["seller_id"], data["reason"], amount, data["currency"], at)
+            self.deductions.append((*row, data["rule"]))
+        self.state, self.version, self.last_at = data["state"], version, at
+        self.pending = data["deadlines"]
+        self.events += 1
+
+    def done(self) -> Derived:
+        raw, c = self.raw, self.cols
+        key = _uuid_text(raw)
+        applied = utc(c[8]) if c[8] is not None else None
+        row = (*c[:5], self.state, c[5], c[6], c[7], self.version, applied, utc(self.last_at))
+        deductions = [(*d[:5], utc(d[5]), *d[5:]) for d in self.deductions]
+        pending = deadline_key(self.pending) if self.pending else "[]"
+        return Derived(key, row, deductions, pending, self.events)
+
+
+class _Decoder:
+    """Stored case event -> (event name, JSON-shaped fields), or None if not a case event."""
+
+    def __init__(self, app: AfterSales, *, mapper_only: bool = False) -> None:
+        self.mapper = app.mapper
+        self.fast = plain_json(app.mapper) and not mapper_only
+        # A plain store's payload is the JSON itself: no call per event to find out.
+        self.sealed = app.mapper.cipher is not None or app.mapper.compressor is not None
+
+    def __call__(self, raw: Any, version: int, topic: str, state: bytes) -> tuple[str, Data] | None:
+        name = topic[_PREFIX:]
+        if self.fast and name in _VERSIONS:
+            try:
+                text = (payload(self.mapper, state) if self.sealed else bytes(state)).decode()
+                data: Data | None = _raw_decode(text)[0]
+            except Exception:
+                data = None
+            if data is not None and data.get("class_version", 1) == _VERSIONS[name]:
+                return name, data
+        oid = raw if isinstance(raw, UUID) else UUID(raw)
+        e = self.mapper.to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
+        if not isinstance(e, ev.CaseEvent):
+            return None
+        fields = {k: v for k, v in vars(e).items() if k not in _SKIP}
+        return type(e).__name__, json.loads(_PLAIN.encode(fields))
+
+
+def _pages(app: AfterSales, cur: Cursor, stop: int) -> Iterator[list[Any]]:
+    """Pages of (originator_id, version, topic, state) of the case events up to log
+    position ``stop``, in primary-key order (keyset paging on the key)."""
+    table = app.recorder.events_table_name  # type: ignore[attr-defined]
+    position = "notification_id" if app.sql.dialect == "postgres" else "rowid"
+    sql = (
+        f"SELECT originator_id, originator_version, topic, state FROM {table}"
+        f" WHERE topic LIKE ? ESCAPE '!' AND {position} <= ?"
+    )
+    order = " ORDER BY originator_id, originator_version LIMIT ?"
+    cur.execute(sql + order, (_LIKE, stop, PAGE))
+    while rows := cur.fetchall():
+        yield rows
+        if len(rows) < PAGE:
+            return
+        last = rows[-1]
+        where = " AND (originator_id, originator_version) > (?, ?)"
+        cur.execute(sql + where + order, (_LIKE, stop, last[0], last[1], PAGE))
+
+
+def count(app: AfterSales, cur: Cursor, stop: int, *, cases_only: bool) -> int:
+    """How many events (or case events) the log holds up to position ``stop``."""
+    table = app.recorder.events_table_name  # type: ignore[attr-defined]
+    position = "notification_id" if app.sql.dialect == "postgres" else "rowid"
+    where = " AND topic LIKE ? ESCAPE '!'" if cases_only else ""
+    cur.execute(
+        f"SELECT COUNT(*) FROM {table} WHERE {position} <= ?{where}",
+        (stop, _LIKE) if cases_only else (stop,),
+    )
+    return int(cur.fetchone()[0])
+
+
+def derive(
+    app: AfterSales,
+    cur: Cursor,
+    stop: int,
+    progress: Progress | None = None,
+    *,
+    mapper_only: bool = False,
+) -> Iterator[Derived]:
+    """Every case with events up to log position ``stop``, derived from them
+    alone, in key order: the order of the read models' ``case_uuid`` too, as
+    ``str(UUID)`` puts its hyphens at fixed places, so it sorts as ``UUID.hex``
+    (SQLite's key) and as PostgreSQL's ``uuid`` do. ``cur`` is an open read
+    transaction; ``progress``
+    gets (case events read, case events in all) after each page.
+    ``mapper_only`` decodes every event through the application's mapper: the
+    reference the fast path is tested against."""
+    decode = _Decoder(app, mapper_only=mapper_only)
+    total = count(app, cur, stop, cases_only=True) if progress is not None else 0
+    done = 0
+    fold: _Fold | None = None
+    for rows in _pages(app, cur, stop):
+        for raw, version, topic, state in rows:
+            decoded = decode(raw, version, topic, state)
+            if decoded is None:
+                continue
+            if fold is None or raw != fold.raw:
+                if fold is not None:
+                    yield fold.done()
+                fold = _Fold(raw)
+            fold.add(version, *decoded)
+        done += len(rows)
+        if progress is not None:
+            progress(min(done, total), total)
+    if fold is not None:
+        yield fold.done()

@@ -1,0 +1,216 @@
+"""CLI plugin for auditors: history, deductions, audit, export, replay, verify.
+
+Exit codes: 0 clean, 1 when ``audit`` finds a mismatch or ``verify`` a
+finding, 2 for an error (bad input, unknown case, unreadable file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from aftersales_es.cli.main import emit, open_app, render_table
+from aftersales_es.domain.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from aftersales_es.audit.check import Report
+
+
+def _when(text: str | None, flag: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"{flag} {text!r}: not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise InvalidInputError(f"{flag} {text!r}: needs a timezone offset (+08:00, Z)")
+    return when
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path}: cannot read: {exc}") from None
+
+
+def _history(args: argparse.Namespace) -> int:
+    from aftersales_es.audit.history import history, render
+
+    app = open_app(args)
+    view = history(app, args.case, version=args.version, as_of=_when(args.as_of, "--as-of"))
+    emit(args, view, render)
+    return 0
+
+
+def _deductions(args: argparse.Namespace) -> int:
+    from aftersales_es.readmodels import ledger
+
+    app = open_app(args)
+    if args.rebuild:
+        ledger.rebuild(app)
+    data = ledger.report(
+        app,
+        seller=args.seller,
+        start=_when(args.start, "--from"),
+        end=_when(args.end, "--to"),
+        reason=args.reason,
+    )
+    emit(args, data, _ledger_text)
+    return 0
+
+
+def _ledger_text(data: dict[str, Any]) -> str:
+    sections = [
+        ("deductions", data["deductions"],
+         ["at", "seller_id", "case_id", "reason", "amount", "currency", "rule"]),
+        ("totals per seller and reason", data["totals"],
+         ["seller_id", "reason", "currency", "count", "amount"]),
+        ("totals per seller", data["by_seller"], ["seller_id", "currency", "count", "amount"]),
+        ("totals per currency", data["by_currency"], ["currency", "count", "amount"]),
+    ]  # fmt: skip
+    return "\n\n".join(f"{title}:\n{render_table(rows, cols)}" for title, rows, cols in sections)
+
+
+class _Progress:
+    """Progress on stderr: a rewritten line on a terminal, a line per tenth otherwise."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if self.tty:
+            self.out.write(f"\raudit: {done}/{total} case events ({done * 100 // max(total, 1)}%)")
+            if done >= total:
+                self.out.write("\n")
+        elif tenth != self.shown:
+            self.out.write(f"audit: {done}/{total} case events\n")
+        self.shown = tenth
+        self.out.flush()
+
+
+def _money(totals: dict[str, str]) -> str:
+    return "  ".join(f"{c} {v}" for c, v in totals.items()) or "none"
+
+
+def _audit_text(report: Report) -> str:
+    """The report as text: a summary, then one line per mismatch."""
+    data = report.as_dict()
+    lines = [
+        f"audited up to log position {data['position']}: {data['events']} events,"
+        f" {data['case_events']} case events, {data['cases']} cases,"
+        f" {data['deductions']} deductions",
+        f"refunded:  {_money(data['refunded'])}",
+        f"deducted:  {_money(data['deducted'])}",
+        f"mismatches: {len(data['mismatches'])}",
+    ]
+    for m in data["mismatches"]:
+        at = f" v{m['version']}" if "version" in m else ""
+        lines.append(
+            f"  {m['table']}: case {m['case_id'] or '?'} ({m['case_uuid']}){at} {m['field']}:"
+            f" events say {m['events']!r}, read model says {m['read_model']!r}"
+        )
+    return "\n".join(lines)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from aftersales_es.audit.check import audit
+
+    app = open_app(args)
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    report = audit(app, progress=_Progress(sys.stderr) if show else None)
+    if args.json:
+        print(json.dumps(report.as_dict(), sort_keys=True, ensure_ascii=False))
+    else:
+        print(_audit_text(report))
+    return 1 if report.mismatches else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from aftersales_es.audit.export import export_lines
+
+    app = open_app(args)
+    lines = list(export_lines(app, args.cases))  # every case is found before writing
+    text = "".join(line + "\n" for line in lines)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from aftersales_es.audit.export import replay
+    from aftersales_es.audit.history import history_view, render
+
+    rebuilt = replay(_read(args.file).splitlines())
+    for i, r in enumerate(rebuilt):
+        if i and not args.json:
+            print()
+        emit(args, history_view(r.case, r.events), render)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from aftersales_es.audit.chain import anchor, load_anchor, verify
+
+    against = load_anchor(_read(args.against)) if args.against else None
+    result = verify(open_app(args), args.cases, against=against, keep_heads=args.anchor)
+    if result.findings:
+        rows = [asdict(f) for f in result.findings]
+        if args.json:
+            print(json.dumps({"findings": rows}, sort_keys=True, ensure_ascii=False))
+        else:
+            print(render_table(rows, ["case_id", "version", "problem", "detail", "case_uuid"]))
+        return 1
+    if args.anchor:
+        print(json.dumps(anchor(result), sort_keys=True, indent=None if args.json else 1))
+    elif args.json:
+        print(json.dumps({"findings": []}))
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the audit subcommands to the ``aftersales`` parser."""
+    p = sub.add_parser("history", help="a case's timeline; --as-of/--version: as it stood then")
+    p.add_argument("case")
+    p.add_argument("--as-of", dest="as_of", help="ISO time with offset")
+    p.add_argument("--version", type=int)
+    p.set_defaults(func=_history)
+
+    p = sub.add_parser("deductions", help="the seller deduction ledger with totals")
+    p.add_argument("--seller")
+    p.add_argument("--from", dest="start", help="from this time (inclusive)")
+    p.add_argument("--to", dest="end", help="up to this time (exclusive)")
+    p.add_argument("--reason")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the read models first")
+    p.set_defaults(func=_deductions)
+
+    p = sub.add_parser("audit", help="re-derive cases and ledger from events; compare")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.set_defaults(func=_audit)
+
+    p = sub.add_parser("export", help="write cases as self-contained JSON lines")
+    p.add_argument("cases", nargs="+", metavar="CASE")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("replay", help="rebuild cases from an export file, no database")
+    p.add_argument("file")
+    p.set_defaults(func=_replay)
+
+    p = sub.add_parser("verify", help="check the events' hash chains (tamper evidence)")
+    p.add_argument("cases", nargs="*", metavar="CASE")
+    p.add_argument("--anchor", action="store_true", help="print the chain heads as JSON")
+    p.add_argument("--against", help="an anchor file: detect a rewritten or cut history")
+    p.set_defaults(func=_verify)

@@ -1,0 +1,175 @@
+"""The checks on a new application (the buyer's ``apply``); private to the case.
+
+Split from :mod:`aftersales_es.case` so that the aggregate module stays
+readable. Everything here decides only from the order, the rule set and the
+command: it records nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from aftersales_es.domain.deadlines import elapsed, later
+from aftersales_es.domain.errors import (
+    CommandRefusedError,
+    NotAllowedError,
+    OpenCaseExistsError,
+    RefundCapError,
+    WindowClosedError,
+)
+from aftersales_es.domain.money import fmt
+from aftersales_es.domain.order import Order
+from aftersales_es.domain.rules import RuleSet
+
+GOODS_KINDS = frozenset({"return_refund", "exchange", "repair"})
+NO_REFUND_KINDS = frozenset({"exchange", "repair"})
+
+
+def check_application(
+    case_id: str,
+    order: Order,
+    rules: RuleSet,
+    *,
+    at: datetime,
+    kind: str,
+    amount: Decimal | None,
+    lines: list[dict[str, Any]] | None = None,
+) -> Decimal:
+    """The amount the application asks for, or a refusal naming the rule.
+
+    ``amount`` None asks for what is left to refund on the order (on named
+    ``lines``: the named quantities' price, capped by what each line has
+    left); exchanges and repairs ask for nothing.
+    """
+
+    def refuse(err: type[CommandRefusedError], rule: str, why: str) -> CommandRefusedError:
+        return err(case_id, "new", "apply", rule, why)
+
+    if kind not in rules.kinds:
+        offered = ", ".join(rules.kinds)
+        raise refuse(NotAllowedError, f"{rules.name}.kinds", f"{kind} not offered ({offered})")
+    if at < order.paid_at:
+        raise refuse(WindowClosedError, "order", f"applied before payment ({order.paid_at})")
+    if order.last_case_at is not None and at < order.last_case_at:
+        # Another case already recorded something later on this order.
+        raise refuse(
+            WindowClosedError,
+            "time",
+            f"at {at.isoformat()} is before the last case event on order {order.order_id} "
+            f"({order.last_case_at.isoformat()})",
+        )
+    named = [part["line"] for part in lines or []]
+    blocked = order.blocking(named)
+    if blocked is not None:
+        what = f"line(s) {', '.join(named)} of order" if named else "order"
+        raise refuse(
+            OpenCaseExistsError,
+            blocked[0],
+            f"{what} {order.order_id} already has open case {blocked[1]}",
+        )
+    if lines:
+        amount = _check_lines(refuse, order, kind, amount, lines)
+    if kind in NO_REFUND_KINDS:
+        if amount is not None and amount != 0:
+            raise refuse(
+                NotAllowedError,
+                "apply",
+                f"an exchange or repair ({kind}) asks for no refund (amount 0)",
+            )
+        amount = Decimal(0).quantize(order.amount)
+    else:
+        if order.remaining <= 0:
+            raise refuse(
+                RefundCapError, "INV-cap", f"order {order.order_id} is already fully refunded"
+            )
+        if amount is None:
+            amount = order.remaining
+        elif amount == 0:
+            raise refuse(NotAllowedError, "apply", f"a {kind} case asks for an amount above 0")
+    if amount > order.remaining:
+        raise refuse(
+            RefundCapError,
+            "INV-cap",
+            f"asks {fmt(amount)} but only {fmt(order.remaining)} {order.currency} of order "
+            f"{order.order_id} is left to refund",
+        )
+    s = rules.settings
+    if kind in GOODS_KINDS:
+        validity = s.after_sales_validity
+        if order.delivered_at is None or order.delivered_at > at:
+            raise refuse(NotAllowedError, validity.rule, "the goods have not been delivered")
+        ends = later(order.delivered_at, validity.value)
+        if at > ends:
+            raise refuse(
+                WindowClosedError, validity.rule, f"after-sales validity ended {ends.isoformat()}"
+            )
+    if kind == "cancel_undelivered":
+        cancel = s.cancel_shipped_after
+        if order.delivered(at):
+            raise refuse(NotAllowedError, cancel.rule, "the goods were received")
+        opens = later(order.paid_at, cancel.value)
+        if order.shipped(at) and at < opens:
+            raise refuse(
+                WindowClosedError,
+                cancel.rule,
+                f"a shipped order may be cancelled only from {opens.isoformat()}",
+            )
+    return amount
+
+
+def _check_lines(
+    refuse: Any, order: Order, kind: str, amount: Decimal | None, lines: list[dict[str, Any]]
+) -> Decimal | None:
+    """Issue 7: the named lines exist, once each, with quantities left; the amount
+    within what they may refund (INV-line-qty, INV-line-cap). Returns the amount
+    asked (the default for a refund kind when ``amount`` is None)."""
+    if kind == "cancel_undelivered":
+        raise refuse(NotAllowedError, "apply", "a cancellation covers the whole order")
+    names = [part["line"] for part in lines]
+    for name in names:
+        if order.line(name) is None:
+            known = ", ".join(ln["line"] for ln in order.lines) or "none"
+            raise refuse(
+                NotAllowedError, "apply", f"order {order.order_id} has no line {name} ({known})"
+            )
+        if names.count(name) > 1:
+            raise refuse(NotAllowedError, "apply", f"line {name} is named twice")
+    for part in lines:
+        left = order.line_left(part["line"])[0]
+        if part["quantity"] > left:
+            raise refuse(
+                RefundCapError,
+                "INV-line-qty",
+                f"asks {part['quantity']} of line {part['line']} but only {left} "
+                f"of order {order.order_id} are left",
+            )
+    if kind in NO_REFUND_KINDS:
+        return amount
+    cap = sum(order.line_caps(lines), Decimal(0))
+    if amount is None:
+        amount = min(cap, order.remaining).quantize(order.amount)
+        if amount <= 0:
+            raise refuse(RefundCapError, "INV-line-cap", f"nothing is left to refund on {names}")
+    if amount > cap:
+        raise refuse(
+            RefundCapError,
+            "INV-line-cap",
+            f"asks {fmt(amount)} but the named line(s) {', '.join(names)} may refund at most "
+            f"{fmt(cap)} {order.currency}",
+        )
+    return amount
+
+
+def express_refund_applies(order: Order, rules: RuleSet, at: datetime, kind: str) -> bool:
+    """KS-9: a refund-only application is refunded at once when all conditions hold."""
+    s = rules.settings
+    return bool(
+        kind == "refund_only"
+        and s.express_refund.value
+        and elapsed(order.paid_at, at) < s.express_refund_paid_within.value
+        and order.currency == rules.currency
+        and order.amount < s.express_refund_amount_below.value
+        and not order.shipped(at)
+    )

@@ -1,0 +1,258 @@
+"""The case's events: names and fields are public contract (SPEC §3).
+
+Every event carries ``at``, ``actor`` (buyer, seller, platform or system),
+``auto`` and ``rule`` (set when a deadline or rule caused it), the case
+``state`` after it and the case's pending ``deadlines`` after it. Storing the
+outcome, not only the input, means a later change of the statechart or of a
+rule file can never rewrite history. ``apply`` only assigns fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from aftersales_es.domain.base import TimedCreated, TimedEvent
+
+if TYPE_CHECKING:
+    from aftersales_es.domain.case import Case
+
+Deadlines = list[dict[str, Any]]
+
+
+class CaseEvent(TimedEvent):
+    actor: str
+    auto: bool
+    rule: str | None
+    state: str
+    deadlines: Deadlines
+
+    def apply(self, case: Case) -> None:
+        case.state = self.state
+        case.deadlines = self.deadlines
+        if self.at > case.last_at:
+            case.last_at = self.at
+        self.record(case)
+
+    def record(self, case: Case) -> None:
+        """Assign this event's own fields (overridden where there are any)."""
+
+
+class Applied(CaseEvent, TimedCreated):
+    case_id: str
+    order_id: str
+    seller_id: str
+    buyer_id: str
+    platform: str
+    ruleset: dict[str, Any]
+    kind: str
+    amount: Decimal
+    currency: str
+    reason: str
+    #: Issue 7 (v2): the order lines the case covers, [{line, quantity}];
+    #: empty covers the whole order. v1 events are upcast to ().
+    lines: tuple[dict[str, Any], ...] = ()
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A v1 application always covered the whole order."""
+        state["lines"] = ()
+
+
+class Approved(CaseEvent):
+    pass
+
+
+class Proposed(CaseEvent):
+    kind: str
+    amount: Decimal
+    offline: bool
+
+    def record(self, case: Case) -> None:
+        case.proposal = {"kind": self.kind, "amount": self.amount, "offline": self.offline}
+
+
+class ProposalAccepted(CaseEvent):
+    kind: str
+    amount: Decimal
+
+    def record(self, case: Case) -> None:
+        case.kind = self.kind
+        case.amount = self.amount
+        case.proposal = None
+
+
+class ProposalDeclined(CaseEvent):
+    def record(self, case: Case) -> None:
+        case.proposal = None
+
+
+class Rejected(CaseEvent):
+    """The seller rejected (KS-3).
+
+    Version 2 (issue 4) added ``category``, which classifies the rejection
+    for reports; ``reason`` stays the seller's own words. Events stored before
+    the change have no ``category`` and are upcast on load, so old histories
+    still replay.
+    """
+
+    reason: str
+    category: str = "unspecified"
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A v1 rejection never recorded a category: it is ``unspecified``."""
+        state["category"] = "unspecified"
+
+    def record(self, case: Case) -> None:
+        case.rejection_reason = self.reason
+
+
+class ShippedBack(CaseEvent):
+    carrier: str
+    tracking_number: str
+
+    def record(self, case: Case) -> None:
+        case.waybill = {"carrier": self.carrier, "tracking_number": self.tracking_number}
+
+
+class Received(CaseEvent):
+    to_warehouse: bool
+
+    def record(self, case: Case) -> None:
+        if self.to_warehouse:
+            case.goods = "held"
+
+
+class Refunded(CaseEvent):
+    """The buyer is refunded ``amount``.
+
+    Version 2 (issue 7) adds ``fee``, the buyer-side return fee kept from the
+    refund (``amount + fee`` is what was asked), and ``lines``, the refund's
+    allocation over the case's order lines ([{line, quantity, amount, fee}]).
+    v1 events are upcast to no fee and no lines.
+    """
+
+    amount: Decimal
+    refunded_total: Decimal
+    fee: Decimal = Decimal(0)
+    lines: tuple[dict[str, Any], ...] = ()
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A v1 refund kept no fee and covered the whole order."""
+        state["fee"] = state["amount"] - state["amount"]
+        state["lines"] = ()
+
+    def record(self, case: Case) -> None:
+        case.refunded_total = self.refunded_total
+        case.fee_total = case.fee_total + self.fee
+
+
+class ReplacementShipped(CaseEvent):
+    carrier: str
+    tracking_number: str
+
+    def record(self, case: Case) -> None:
+        case.replacement_waybill = {
+            "carrier": self.carrier,
+            "tracking_number": self.tracking_number,
+        }
+
+
+class Completed(CaseEvent):
+    pass
+
+
+class Escalated(CaseEvent):
+    by: str
+    evidence_due: datetime
+
+    def record(self, case: Case) -> None:
+        case.escalated_by = self.by
+        case.evidence_due = self.evidence_due
+
+
+class EvidenceSubmitted(CaseEvent):
+    by: str
+    note: str
+
+    def record(self, case: Case) -> None:
+        case.evidence_count += 1
+
+
+class Arbitrated(CaseEvent):
+    in_favour_of: str
+    refund_amount: Decimal
+    seller_liable: bool
+
+    def record(self, case: Case) -> None:
+        case.ruling = {
+            "in_favour_of": self.in_favour_of,
+            "refund_amount": self.refund_amount,
+            "seller_liable": self.seller_liable,
+        }
+
+
+class Withdrawn(CaseEvent):
+    pass
+
+
+class Closed(CaseEvent):
+    reason: str
+
+    def record(self, case: Case) -> None:
+        case.closed_reason = self.reason
+
+
+class DeductionRecorded(CaseEvent):
+    seller_id: str
+    reason: str
+    amount: Decimal
+    currency: str
+
+    def record(self, case: Case) -> None:
+        case.deducted_total += self.amount
+
+
+class GoodsReturnToSellerRequested(CaseEvent):
+    def record(self, case: Case) -> None:
+        case.goods = "requested_back"
+
+
+class GoodsScrapped(CaseEvent):
+    def record(self, case: Case) -> None:
+        case.goods = "scrapped"
+
+
+EVENT_TYPES: dict[str, type[CaseEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        Applied,
+        Approved,
+        Proposed,
+        ProposalAccepted,
+        ProposalDeclined,
+        Rejected,
+        ShippedBack,
+        Received,
+        Refunded,
+        ReplacementShipped,
+        Completed,
+        Escalated,
+        EvidenceSubmitted,
+        Arbitrated,
+        Withdrawn,
+        Closed,
+        DeductionRecorded,
+        GoodsReturnToSellerRequested,
+        GoodsScrapped,
+    )
+}

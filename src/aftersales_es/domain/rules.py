@@ -1,0 +1,308 @@
+"""Platform rule sets as data: pydantic models, overrides and digests.
+
+A rule set is a YAML file (see ``rulesets/``). Every value carries the rule id
+it comes from and its basis: ``documented`` (the platform's text says so),
+``assumption`` (the text is silent; our default), ``example`` (a template
+value) or ``disabled``. A case records the name, version and digest of the
+rule set it was applied under and keeps those values for its whole life.
+
+Files are read and their problems explained in :mod:`.ruleload`;
+``docs/rules-template.yaml`` explains every key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import timedelta
+from decimal import Decimal
+from functools import cached_property
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from aftersales_es.domain.errors import RuleSetError
+from aftersales_es.domain.money import MINOR_UNITS
+from aftersales_es.domain.statechart import DEADLINE_ACTIONS, KINDS, STATES, destination
+
+_DURATION = re.compile(r"^\s*([+-]?\d+)\s*([smhd])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_HELP = "write a whole number and a unit (s, m, h, d), like '48h', '10d' or '30m'"
+
+
+MAX_DURATION_DAYS = 3650
+
+
+def _parse_duration(value: object) -> timedelta:
+    # A bare number is refused rather than read as seconds: `after: 48` almost
+    # certainly meant hours, and a silent 48 s deadline is a costly mistake.
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f"{value!r} has no unit; {_DURATION_HELP}")
+    else:
+        raise ValueError(f"{value!r} is not a duration; {_DURATION_HELP}")
+    if seconds <= 0:
+        raise ValueError(f"duration {value!r} must be positive")
+    # After-sales windows are days or months; a bound keeps date arithmetic
+    # (due instants, validity ends) from overflowing the calendar at run time.
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise ValueError(f"duration {value!r} is longer than {MAX_DURATION_DAYS}d")
+    return timedelta(seconds=seconds)
+
+
+def _show_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def _parse_decimal(value: object) -> Decimal:
+    if isinstance(value, (float, bool)):
+        raise ValueError(f"{value!r} is inexact; give amounts as quoted decimal strings: '300.00'")
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError(f"{value!r} is not a decimal amount") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{value!r} must be a non-negative finite amount")
+    return amount
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(_parse_duration), PlainSerializer(_show_duration, return_type=str)
+]
+Amount = Annotated[Decimal, BeforeValidator(_parse_decimal), PlainSerializer(str, return_type=str)]
+Basis = Literal["documented", "assumption", "example", "disabled", "override"]
+Reason = Literal[
+    "changed_mind",
+    "not_received",
+    "other",
+    "wrong_item",
+    "missing_item",
+    "quality_issue",
+    "damaged",
+    "not_as_described",
+]
+Kind = Literal["refund_only", "return_refund", "exchange", "repair", "cancel_undelivered"]
+SELLER_FAULT: frozenset[str] = frozenset(
+    {"wrong_item", "missing_item", "quality_issue", "damaged", "not_as_described"}
+)
+
+#: A count cap: a non-negative whole number, or ``null`` for no cap.
+Cap = Annotated[int, Field(strict=True, ge=0)] | None
+
+T = TypeVar("T")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Setting(_Strict, Generic[T]):
+    """A value tagged with the rule it comes from."""
+
+    value: T
+    rule: str = Field(min_length=1)
+    basis: Basis = "documented"
+    note: str = ""
+
+
+def _valid_kinds(action: str, state: str) -> list[str]:
+    """The case kinds for which a deadline ``action`` in ``state`` is a transition."""
+    if DEADLINE_ACTIONS.get(action) != state:
+        return []
+    return [k for k in KINDS if destination(action, state, k, "system") is not None]
+
+
+class DeadlineRule(_Strict):
+    """A deadline that starts when a case enters ``state`` and fires ``action``.
+
+    ``kinds`` defaults to every kind the action applies to in that state.
+    """
+
+    name: str = Field(min_length=1)
+    state: str
+    action: str
+    kinds: list[Kind] = Field(min_length=1)
+    after: Duration
+    rule: str = Field(min_length=1)
+    basis: Basis = "documented"
+    note: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kinds(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kinds" not in data:
+            action, state = str(data.get("action")), str(data.get("state"))
+            fits = _valid_kinds(action, state)
+            return {**data, "kinds": fits or list(KINDS)}
+        return data
+
+    @field_validator("state")
+    @classmethod
+    def _state_has_deadlines(cls, state: str) -> str:
+        starts = sorted(set(DEADLINE_ACTIONS.values()), key=STATES.index)
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r} (deadline states: {', '.join(starts)})")
+        if state not in starts:
+            raise ValueError(
+                f"no deadline can start in state {state!r} (deadline states: {', '.join(starts)})"
+            )
+        return state
+
+    @field_validator("action")
+    @classmethod
+    def _action_exists_for_state(cls, action: str, info: ValidationInfo) -> str:
+        state = info.data.get("state")
+        if action not in DEADLINE_ACTIONS:
+            known = ", ".join(DEADLINE_ACTIONS)
+            raise ValueError(f"unknown action {action!r} (actions: {known})")
+        if state is not None and DEADLINE_ACTIONS[action] != state:
+            here = ", ".join(a for a, s in DEADLINE_ACTIONS.items() if s == state)
+            raise ValueError(
+                f"action {action!r} does not exist for state {state!r} (actions there: {here}; "
+                f"{action} belongs to {DEADLINE_ACTIONS[action]!r})"
+            )
+        return action
+
+    @field_validator("kinds")
+    @classmethod
+    def _action_applies_to_kinds(cls, kinds: list[str], info: ValidationInfo) -> list[str]:
+        state, action = info.data.get("state"), info.data.get("action")
+        if state is None or action is None:
+            return kinds  # already reported on its own key
+        fits = _valid_kinds(action, state)
+        wrong = [k for k in kinds if k not in fits]
+        if wrong:
+            raise ValueError(
+                f"{action} in state {state!r} does not apply to {', '.join(wrong)} cases "
+                f"(it applies to: {', '.join(fits)})"
+            )
+        return kinds
+
+
+class FeeSpec(_Strict):
+    """A buyer-side return fee (issue 7), deducted from the refund of returned goods.
+
+    ``type`` fixed: ``value`` is an amount; percent: ``value`` is a percentage
+    (0-100) of what the buyer asked. Rounded to the currency's minor unit with
+    ``rounding`` and capped at what was asked, so refund + fee == asked.
+    """
+
+    type: Literal["fixed", "percent"]
+    value: Amount
+    waived_for_seller_fault: bool = True
+    rounding: Literal["half_even", "half_up", "down"] = "half_even"
+
+    @model_validator(mode="after")
+    def _percent_at_most_100(self) -> FeeSpec:
+        if self.type == "percent" and self.value > 100:
+            raise ValueError(f"a percent fee is at most 100 (got {self.value})")
+        return self
+
+
+#: ``return_fee`` when a rule set does not set it (no buyer-side fee).
+NO_FEE: Setting[FeeSpec | None] = Setting[FeeSpec | None](
+    value=None, rule="default", basis="assumption", note="not set in the rule set: no fee"
+)
+
+
+class Settings(_Strict):
+    """The scalar values of a rule set; each key may be overridden by name."""
+
+    express_refund: Setting[bool]
+    express_refund_paid_within: Setting[Duration]
+    express_refund_amount_below: Setting[Amount]
+    after_sales_validity: Setting[Duration]
+    evidence_window: Setting[Duration]
+    exchange_repair_must_be_supported: Setting[bool]
+    cancel_shipped_after: Setting[Duration]
+    undelivered_loss_borne_by_seller: Setting[bool]
+    warehouse_returns: Setting[bool]
+    warehouse_return_reasons: Setting[list[Reason]]
+    return_processing_fee: Setting[Amount]
+    goods_scrap_after: Setting[Duration]
+    no_reply_deduction: Setting[bool]
+    # Optional so that rule sets recorded before it existed still load.
+    max_applications_after_rejection: Setting[Cap] = Setting[Cap](
+        value=None, rule="default", basis="assumption", note="not set in the rule set: no cap"
+    )
+    # Issue 7: a buyer-side return fee; optional for the same reason.
+    return_fee: Setting[FeeSpec | None] = NO_FEE
+
+
+class RuleSet(_Strict):
+    """A platform's after-sales rules, validated. Immutable; see :func:`load_ruleset`."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    version: int = Field(ge=1)
+    title: str = ""
+    source: str = ""
+    currency: str
+    kinds: list[Kind] = Field(min_length=1)
+    deadlines: list[DeadlineRule]
+    settings: Settings
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, currency: str) -> str:
+        if currency not in MINOR_UNITS:
+            known = ", ".join(sorted(MINOR_UNITS))
+            raise ValueError(f"unknown currency {currency!r} (known: {known})")
+        return currency
+
+    @model_validator(mode="after")
+    def _one_deadline_per_state_and_kind(self) -> RuleSet:
+        first: dict[tuple[str, str], int] = {}
+        for i, d in enumerate(self.deadlines):
+            for k in d.kinds:
+                j = first.setdefault((d.state, k), i)
+                if j != i:
+                    raise ValueError(
+                        f"deadlines.{i}: a second deadline for {k} cases in state "
+                        f"{d.state!r} (deadlines.{j} is the first)"
+                    )
+        return self
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of the canonical JSON of every value: what a case records."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def deadline_for(self, state: str, kind: str) -> DeadlineRule | None:
+        """The deadline that starts when a case of ``kind`` enters ``state``."""
+        for d in self.deadlines:
+            if d.state == state and kind in d.kinds:
+                return d
+        return None
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> RuleSet:
+        """A copy with single settings replaced (``{"express_refund": True}``)."""
+        if not overrides:
+            return self
+        data = self.model_dump(mode="json")
+        for key, value in overrides.items():
+            if key not in data["settings"]:
+                known = ", ".join(sorted(data["settings"]))
+                raise RuleSetError(f"settings.{key}: unknown setting (known: {known})")
+            data["settings"][key]["value"] = value
+            data["settings"][key]["basis"] = "override"
+        from aftersales_es.domain.ruleload import parse_ruleset
+
+        return parse_ruleset(data, origin=f"{self.name} with overrides")

@@ -1,0 +1,121 @@
+"""The seller deduction ledger: queries and totals over the read model.
+
+The ledger rows live in ``aftersales_deductions``, which the projector
+(:mod:`aftersales_es.projections`) keeps from the ``DeductionRecorded``
+events exactly once, with a tracking position. It can be dropped and rebuilt
+from the events at any time (:func:`rebuild`). Amounts are summed as exact
+decimals, per seller, reason and currency (currencies are never mixed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from aftersales_es.domain.errors import InvalidInputError
+from aftersales_es.domain.events import CaseEvent, DeductionRecorded
+from aftersales_es.readmodels.projector import DEDUCTIONS, utc_key
+
+if TYPE_CHECKING:
+    from aftersales_es.app.service import AfterSales
+    from aftersales_es.readmodels.queries import Queries
+
+COLUMNS = ("seller_id", "case_id", "reason", "amount", "currency", "at", "rule", "version")
+
+
+def deductions(
+    app: Queries,
+    *,
+    seller: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reason: str | None = None,
+) -> list[dict[str, Any]]:
+    """Ledger rows in time order, filtered; ``start`` inclusive, ``end`` exclusive.
+
+    The interval is half-open so that consecutive periods (a day, a month)
+    count each deduction exactly once.
+    """
+    for name, when in (("from", start), ("to", end)):
+        if when is not None and when.tzinfo is None:
+            raise InvalidInputError(f"--{name} {when.isoformat()}: needs a timezone offset")
+    app.projector.catch_up()
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {DEDUCTIONS} WHERE 1 = 1"
+    params: list[Any] = []
+    for clause, value in (
+        ("seller_id = ?", seller),
+        ("reason = ?", reason),
+        ("at_utc >= ?", utc_key(start) if start else None),
+        ("at_utc < ?", utc_key(end) if end else None),
+    ):
+        if value is not None:
+            sql += f" AND {clause}"
+            params.append(value)
+    with app.sql.read() as cur:
+        cur.execute(sql + " ORDER BY at_utc, case_id, version", params)
+        rows = [dict(zip(COLUMNS, tuple(r), strict=True)) for r in cur.fetchall()]
+    for r in rows:
+        r["amount"] = Decimal(r["amount"])
+        r["version"] = int(r["version"])
+    return rows
+
+
+def totals(
+    rows: Iterable[dict[str, Any]], keys: Sequence[str] = ("seller_id", "reason", "currency")
+) -> list[dict[str, Any]]:
+    """Count and exact sum of ``amount`` per distinct ``keys``, sorted by the keys."""
+    sums: dict[tuple[str, ...], list[Any]] = {}
+    for r in rows:
+        key = tuple(str(r[k]) for k in keys)
+        acc = sums.setdefault(key, [0, Decimal(0)])
+        acc[0] += 1
+        acc[1] += r["amount"]
+    return [
+        {**dict(zip(keys, key, strict=True)), "count": n, "amount": total}
+        for key, (n, total) in sorted(sums.items())
+    ]
+
+
+def report(
+    app: AfterSales,
+    *,
+    seller: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Rows plus totals per seller and reason, per seller, and per currency."""
+    rows = deductions(app, seller=seller, start=start, end=end, reason=reason)
+    return {
+        "deductions": rows,
+        "totals": totals(rows),
+        "by_seller": totals(rows, ("seller_id", "currency")),
+        "by_currency": totals(rows, ("currency",)),
+    }
+
+
+def from_events(events: Iterable[CaseEvent], case_id: str = "") -> list[dict[str, Any]]:
+    """The ledger rows a case's events imply (what the projection must hold)."""
+    rows = []
+    for e in events:
+        if isinstance(e, DeductionRecorded):
+            rows.append(
+                {
+                    "seller_id": e.seller_id,
+                    "case_id": case_id,
+                    "reason": e.reason,
+                    "amount": e.amount,
+                    "currency": e.currency,
+                    "at": e.at.isoformat(),
+                    "rule": e.rule,
+                    "version": e.originator_version,
+                }
+            )
+    return rows
+
+
+def rebuild(app: AfterSales) -> int:
+    """Drop every read-model row and project the whole event log again."""
+    return app.projector.rebuild()

@@ -1,0 +1,1 @@
+"""Simulation under a virtual clock: scenario files and the demo."""
