@@ -1,7 +1,7 @@
 """Mermaid statecharts drawn from the one transition table.
 
 The diagrams come from the same rows as the runtime machine
-(:data:`~aftersales_es.statechart.TRANSITIONS` and ``GOODS_TRANSITIONS``),
+(:data:`~aftersales_es.domain.statechart.TRANSITIONS` and ``GOODS_TRANSITIONS``),
 drawn by ``transitions``' own ``GraphMachine`` with the Mermaid engine, so a
 table edit shows up in the committed ``statecharts/`` folder
 (``make statecharts``) and the test suite fails until it is regenerated.
@@ -20,20 +20,16 @@ from transitions.extensions import GraphMachine
 
 from aftersales_es.domain.statechart import (
     GOODS_STATES,
+    GOODS_TERMINAL,
     GOODS_TRANSITIONS,
-    KIND_GUARDS,
     KINDS,
-    PLAN_GUARDS,
+    NEGOTIABLE_KINDS,
     STATES,
     TERMINAL,
     TRANSITIONS,
     Transition,
     build_machine,
 )
-
-#: Kinds a seller may propose another plan for (KM-6, see ``Case.propose``):
-#: the ``plan_*`` guards of ``accept_proposal`` belong to these kinds only.
-PROPOSABLE = frozenset(KINDS) - {"cancel_undelivered"}
 
 #: Every diagram name :func:`render` knows, in the order they are written.
 DIAGRAMS = (*KINDS, "all", "goods")
@@ -51,53 +47,42 @@ class _MermaidMachine(GraphMachine):
         super().__init__(graph_engine="mermaid", show_conditions=True, **kwargs)
 
 
-def admits(t: Transition, kind: str) -> bool:
-    """Whether a case of ``kind`` can take transition ``t`` (its guard admits the kind).
-
-    Kind guards name their kinds; ``plan_*`` guards concern the proposal and
-    belong to every kind that can be proposed; outcome guards (``for_buyer``,
-    ``for_seller``) and unguarded rows belong to every kind.
-    """
-    if t.guard in KIND_GUARDS:
-        return kind in KIND_GUARDS[t.guard]
-    if t.guard in PLAN_GUARDS:
-        return kind in PROPOSABLE
-    return True
-
-
 def kind_table(kind: str) -> tuple[Transition, ...]:
     """The rows of :data:`TRANSITIONS` a case of ``kind`` can take, in table order."""
     if kind not in KINDS:
         raise ValueError(f"unknown case kind {kind!r} (known: {', '.join(KINDS)})")
-    return tuple(t for t in TRANSITIONS if admits(t, kind))
+    return tuple(t for t in TRANSITIONS if t.possible_for(kind))
 
 
-def _chart(name: str) -> tuple[tuple[str, ...], tuple[Transition, ...], str]:
+Chart = tuple[tuple[str, ...], tuple[Transition, ...], str, frozenset[str]]
+
+
+def _chart(name: str) -> Chart:
     if name == "all":
-        return STATES, TRANSITIONS, "requested"
+        return STATES, TRANSITIONS, "requested", TERMINAL
     if name == "goods":
-        return GOODS_STATES, GOODS_TRANSITIONS, "held"
+        return GOODS_STATES, GOODS_TRANSITIONS, "held", GOODS_TERMINAL
     table = kind_table(name)
     # Only the states this kind can touch, in the table's state order.
     used = {"requested"} | {t.source for t in table} | {t.dest for t in table}
-    return tuple(s for s in STATES if s in used), table, "requested"
+    return tuple(s for s in STATES if s in used), table, "requested", TERMINAL & used
 
 
 def render(name: str) -> str:
     """The Mermaid ``stateDiagram-v2`` text of one diagram (a kind, ``all`` or ``goods``)."""
     if name not in DIAGRAMS:
         raise ValueError(f"unknown diagram {name!r} (known: {', '.join(DIAGRAMS)})")
-    states, table, initial = _chart(name)
+    states, table, initial, final = _chart(name)
     machine = build_machine(states, table, initial, cls=_MermaidMachine)
     assert isinstance(machine, _MermaidMachine)
     # model=None: draw the machine's graph directly (get_graph needs a model),
     # which also leaves every state unstyled by any "current" state.
     text = machine.graph_cls(machine).get_graph(title=f"title: {_title(name)}").draw(None)
     assert isinstance(text, str)
-    return _clean(text, states)
+    return _clean(text, states, final)
 
 
-def _clean(text: str, states: tuple[str, ...]) -> str:
+def _clean(text: str, states: tuple[str, ...], final: frozenset[str]) -> str:
     lines = []
     for line in text.splitlines():
         stripped = line.strip()
@@ -108,7 +93,7 @@ def _clean(text: str, states: tuple[str, ...]) -> str:
             line = line.rsplit(" ", 1)[0] + " s_default"
         lines.append(line.rstrip())
     # Mark the final states, which the flat Mermaid graph does not draw.
-    lines.extend(f"  {s} --> [*]" for s in states if s in TERMINAL)
+    lines.extend(f"  {s} --> [*]" for s in states if s in final)
     return "\n".join(lines) + "\n"
 
 
@@ -125,7 +110,7 @@ def _explain(name: str) -> str:
     if name in _EXPLAIN:
         return _EXPLAIN[name]
     text = f"The rows of the table whose guard admits a case of kind `{name}`"
-    if name in PROPOSABLE:
+    if name in NEGOTIABLE_KINDS:
         return text + " (accepting a proposal turns the case into the proposed kind)."
     return text + " (the rules grant it when it is applied for, KM-1)."
 
@@ -134,7 +119,7 @@ def markdown(name: str) -> str:
     """One diagram as a Markdown page: title, one-line explanation, Mermaid block."""
     return (
         f"# {_title(name)}\n\n"
-        f"{_explain(name)} Generated from `aftersales_es.statechart` by "
+        f"{_explain(name)} Generated from `aftersales_es.domain.statechart` by "
         f"`make statecharts`; do not edit.\n\n"
         f"```mermaid\n{render(name)}```\n"
     )
@@ -145,7 +130,7 @@ def _index() -> str:
     return (
         "# Statecharts\n\n"
         "Mermaid diagrams drawn from the transition table in "
-        "`src/aftersales_es/statechart.py` (regenerate with `make statecharts`; "
+        "`src/aftersales_es/domain/statechart.py` (regenerate with `make statecharts`; "
         "the test suite fails when they are stale).\n\n"
         f"{rows}"
     )

@@ -83,12 +83,16 @@ class NotAllowedError(CommandRefusedError):
     """A rule of the platform forbids the command (kind not offered, must support, ...)."""
 
 
+class StatechartError(AfterSalesError):
+    """A transition table is malformed (unknown or unreachable states, traps, ...)."""
+
+
 class DeadlineNotPendingError(AfterSalesError):
     """A deadline was asked to fire but the case no longer has it pending."""
 
 
 class StoreKeyError(AfterSalesError):
-    """The store cannot be read with the configured cipher (issue 6).
+    """The store cannot be read with the configured cipher.
 
     The ``CIPHER_KEY`` is wrong, missing or malformed, or the store was
     written with another encryption setting than the one configured.

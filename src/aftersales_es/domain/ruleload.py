@@ -1,113 +1,30 @@
-"""Reading rule-set files, and explaining what is wrong with them.
+"""Reading rule-set files: shipped ones by name, a user's YAML or JSON by path.
 
-Validation names the key of every problem (``deadlines.0.after: duration
-'-5h' must be positive``), one line each (:class:`InvalidRuleSetError`), so
-that ``aftersales rules check`` can print them; a misspelt key is one
-problem ("did you mean ...?"), not "unknown" plus "missing".
+Every problem is reported as an :class:`InvalidRuleSetError` with one line
+per problem naming its key (see :mod:`.ruleproblems`), so that
+``aftersales rules check`` can print them.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
 
 from aftersales_es.domain.errors import RuleSetError
-from aftersales_es.domain.rules import RuleSet
+from aftersales_es.domain.ruleproblems import InvalidRuleSetError
+from aftersales_es.domain.rules import RuleSet, parse_ruleset
 
-
-class InvalidRuleSetError(RuleSetError):
-    """A rule set failed validation; ``problems`` has one line per problem, each naming its key."""
-
-    def __init__(self, origin: str, problems: list[str]) -> None:
-        self.origin = origin
-        self.problems = problems
-        super().__init__(f"{origin}: " + "; ".join(problems))
-
-
-def parse_ruleset(data: object, *, origin: str = "rule set") -> RuleSet:
-    """Validate raw data as a :class:`RuleSet`; raise :class:`RuleSetError` naming the key."""
-    if not isinstance(data, dict):
-        keys = ", ".join(RuleSet.model_fields)
-        got = "an empty file" if data is None else _show(data)
-        raise InvalidRuleSetError(origin, [f"(top): a rule set is a mapping of {keys}; got {got}"])
-    try:
-        return RuleSet.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidRuleSetError(origin, _problems(exc.errors())) from None
-
-
-def _problems(errors: list[ErrorDetails]) -> list[str]:
-    """One line per problem; a misspelt key is one problem, not "unknown" plus "missing"."""
-    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
-    typos: dict[tuple[int | str, ...], str] = {}
-    for e in errors:
-        loc = tuple(e["loc"])
-        if e["type"] == "extra_forbidden":
-            siblings = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
-            close = difflib.get_close_matches(str(loc[-1]), siblings, n=1)
-            if close:
-                typos[loc] = close[0]
-    spelt = {(*loc[:-1], name) for loc, name in typos.items()}
-    return [_explain(e, typos.get(tuple(e["loc"]))) for e in errors if tuple(e["loc"]) not in spelt]
-
-
-def _explain(err: ErrorDetails, typo_of: str | None = None) -> str:
-    """One line naming the key (``deadlines.0.after``) and what is wrong with it."""
-    loc = tuple(err["loc"])
-    kind, given = err["type"], err.get("input")
-    if kind == "extra_forbidden" and typo_of:
-        why = f"unknown key; did you mean {typo_of!r} (required, missing)?"
-    elif kind == "extra_forbidden":
-        known = _keys_at(loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        why = f"unknown key ({hint}known: {', '.join(known)})"
-    elif kind == "missing":
-        why = "required key is missing"
-    elif kind in ("model_type", "model_attributes_type", "dict_type"):
-        why = f"expected a mapping with keys {', '.join(_keys_at(loc))}; got {_show(given)}"
-    elif kind == "value_error":
-        why = err["msg"].removeprefix("Value error, ")
-    else:
-        why = f"{err['msg'].replace('Input should', 'should')} (got {_show(given)})"
-    key = ".".join(str(p) for p in loc)
-    return f"{key}: {why}" if key else why
-
-
-def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
-    """The keys the model at ``loc`` (from the top of a rule set) accepts."""
-    model: type[BaseModel] | None = RuleSet
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        model = _model_of(field.annotation) if field else None
-    return list(model.model_fields) if model else []
-
-
-def _model_of(annotation: object) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        if (found := _model_of(arg)) is not None:
-            return found
-    return None
-
-
-def _show(value: object) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+__all__ = [
+    "InvalidRuleSetError",
+    "builtin_names",
+    "load_ruleset",
+    "parse_ruleset",
+    "read_ruleset_data",
+]
 
 
 def builtin_names() -> list[str]:

@@ -6,7 +6,7 @@ it comes from and its basis: ``documented`` (the platform's text says so),
 value) or ``disabled``. A case records the name, version and digest of the
 rule set it was applied under and keeps those values for its whole life.
 
-Files are read and their problems explained in :mod:`.ruleload`;
+Files are read in :mod:`.ruleload`, their problems explained in :mod:`.ruleproblems`;
 ``docs/rules-template.yaml`` explains every key.
 """
 
@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from datetime import timedelta
-from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -33,60 +29,24 @@ from pydantic import (
 
 from aftersales_es.domain.errors import RuleSetError
 from aftersales_es.domain.money import MINOR_UNITS
-from aftersales_es.domain.statechart import DEADLINE_ACTIONS, KINDS, STATES, destination
+from aftersales_es.domain.ruleproblems import InvalidRuleSetError, problems, show
+from aftersales_es.domain.rulevalues import Amount, Duration
+from aftersales_es.domain.statechart import DEADLINE_ACTIONS, KINDS, STATES, Kind, destination
 
-_DURATION = re.compile(r"^\s*([+-]?\d+)\s*([smhd])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION_HELP = "write a whole number and a unit (s, m, h, d), like '48h', '10d' or '30m'"
-
-
-MAX_DURATION_DAYS = 3650
-
-
-def _parse_duration(value: object) -> timedelta:
-    # A bare number is refused rather than read as seconds: `after: 48` almost
-    # certainly meant hours, and a silent 48 s deadline is a costly mistake.
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = int(m.group(1)) * _UNITS[m.group(2)]
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise ValueError(f"{value!r} has no unit; {_DURATION_HELP}")
-    else:
-        raise ValueError(f"{value!r} is not a duration; {_DURATION_HELP}")
-    if seconds <= 0:
-        raise ValueError(f"duration {value!r} must be positive")
-    # After-sales windows are days or months; a bound keeps date arithmetic
-    # (due instants, validity ends) from overflowing the calendar at run time.
-    if seconds > MAX_DURATION_DAYS * 86400:
-        raise ValueError(f"duration {value!r} is longer than {MAX_DURATION_DAYS}d")
-    return timedelta(seconds=seconds)
-
-
-def _show_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit in ("d", "h", "m"):
-        if seconds % _UNITS[unit] == 0:
-            return f"{seconds // _UNITS[unit]}{unit}"
-    return f"{seconds}s"
-
-
-def _parse_decimal(value: object) -> Decimal:
-    if isinstance(value, (float, bool)):
-        raise ValueError(f"{value!r} is inexact; give amounts as quoted decimal strings: '300.00'")
-    try:
-        amount = Decimal(str(value))
-    except ArithmeticError:
-        raise ValueError(f"{value!r} is not a decimal amount") from None
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"{value!r} must be a non-negative finite amount")
-    return amount
-
-
-Duration = Annotated[
-    timedelta, BeforeValidator(_parse_duration), PlainSerializer(_show_duration, return_type=str)
+__all__ = [
+    "SELLER_FAULT",
+    "Amount",
+    "DeadlineRule",
+    "Duration",
+    "FeeSpec",
+    "Kind",
+    "Reason",
+    "RuleSet",
+    "Setting",
+    "Settings",
+    "parse_ruleset",
 ]
-Amount = Annotated[Decimal, BeforeValidator(_parse_decimal), PlainSerializer(str, return_type=str)]
+
 Basis = Literal["documented", "assumption", "example", "disabled", "override"]
 Reason = Literal[
     "changed_mind",
@@ -98,7 +58,6 @@ Reason = Literal[
     "damaged",
     "not_as_described",
 ]
-Kind = Literal["refund_only", "return_refund", "exchange", "repair", "cancel_undelivered"]
 SELLER_FAULT: frozenset[str] = frozenset(
     {"wrong_item", "missing_item", "quality_issue", "damaged", "not_as_described"}
 )
@@ -303,6 +262,16 @@ class RuleSet(_Strict):
                 raise RuleSetError(f"settings.{key}: unknown setting (known: {known})")
             data["settings"][key]["value"] = value
             data["settings"][key]["basis"] = "override"
-        from aftersales_es.domain.ruleload import parse_ruleset
-
         return parse_ruleset(data, origin=f"{self.name} with overrides")
+
+
+def parse_ruleset(data: object, *, origin: str = "rule set") -> RuleSet:
+    """Validate raw data as a :class:`RuleSet`; raise :class:`RuleSetError` naming the key."""
+    if not isinstance(data, dict):
+        keys = ", ".join(RuleSet.model_fields)
+        got = "an empty file" if data is None else show(data)
+        raise InvalidRuleSetError(origin, [f"(top): a rule set is a mapping of {keys}; got {got}"])
+    try:
+        return RuleSet.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRuleSetError(origin, problems(exc.errors(), RuleSet)) from None

@@ -1,20 +1,32 @@
 """The case statechart: states and transitions as data, built once, shared.
 
-``TRANSITIONS`` is the single table. It builds one ``transitions.Machine``
-(``model=None``: no case is ever attached to it) whose transitions carry the
-guards as condition names; :func:`destination` asks that machine which
-transition a trigger may take from a state for a case kind and an actor.
-The same table draws the diagrams (see :mod:`aftersales_es.diagrams`).
+``TRANSITIONS`` is the single table, and everything about a transition is
+read from it: the case kinds (:data:`Kind`), who may send a trigger (its
+``actors``) and which kinds, proposed plans or ruling outcomes admit it (its
+``guard``, interpreted only by :meth:`Transition.admits`). The table is
+checked when it is built, as python-statemachine checks its definitions:
+every state known, every state reachable from the initial one, no trap
+state, a final state reachable from every state, and none leaving a final
+state. It builds one ``transitions.Machine`` (``model=None``: no case is
+ever attached to it) that every case consults through :func:`destination`,
+and the same rows draw the diagrams (:mod:`.diagrams`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, Literal, get_args
 
 from transitions import Machine
+from transitions.core import Transition as MachineTransition
 
-KINDS = ("refund_only", "return_refund", "exchange", "repair", "cancel_undelivered")
+from aftersales_es.domain.errors import StatechartError
+
+#: The case kinds (SPEC §3), in the order rule sets and diagrams list them.
+Kind = Literal["refund_only", "return_refund", "exchange", "repair", "cancel_undelivered"]
+KINDS: tuple[str, ...] = get_args(Kind)
 STATES = (
     "requested",
     "proposed",
@@ -31,7 +43,9 @@ STATES = (
 TERMINAL = frozenset({"refunded", "completed", "closed"})
 #: States in which a case holds its order's single open slot.
 OPEN = frozenset(STATES) - TERMINAL - {"rejected"}
+#: Who may send a trigger; ``system`` stands for deadlines and automatic rules.
 ACTORS = ("buyer", "seller", "platform", "system")
+PEOPLE = frozenset(ACTORS) - {"system"}
 
 #: Guard name -> the case kinds (or, for ``plan_*``, the proposed plan) it admits.
 KIND_GUARDS: dict[str, frozenset[str]] = {
@@ -51,6 +65,15 @@ PLAN_GUARDS: dict[str, frozenset[str]] = {
 }
 OUTCOME_GUARDS = ("for_buyer", "for_seller")
 
+#: Kinds whose goods go back to the seller (the validity window applies, KS-10, KM-2).
+GOODS_KINDS = KIND_GUARDS["goods_return"]
+#: Kinds resolved by a replacement or repair: they ask for no money.
+REPLACEMENT_KINDS = KIND_GUARDS["replacement"]
+#: Kinds that ask for a refund (an amount above zero).
+REFUND_KINDS = frozenset(KINDS) - REPLACEMENT_KINDS
+#: Kinds a seller may negotiate: propose another plan (KM-6), reject, be escalated.
+NEGOTIABLE_KINDS = KIND_GUARDS["negotiable"]
+
 
 @dataclass(frozen=True, slots=True)
 class Transition:
@@ -65,6 +88,42 @@ class Transition:
     dest: str
     actors: tuple[str, ...]
     guard: str | None = None
+
+    def admits(
+        self, kind: str, actor: str, plan: str | None = None, outcome: str | None = None
+    ) -> bool:
+        """Whether a case of ``kind`` may take this row when ``actor`` sends the trigger.
+
+        ``plan`` is the proposed plan (a kind or ``offline``) for ``plan_*``
+        guards, ``outcome`` the ruling (``for_buyer``/``for_seller``).
+        """
+        if actor not in self.actors:
+            return False
+        guard = self.guard
+        if guard is None:
+            return True
+        if guard in KIND_GUARDS:
+            return kind in KIND_GUARDS[guard]
+        if guard in PLAN_GUARDS:
+            return kind in NEGOTIABLE_KINDS and plan in PLAN_GUARDS[guard]
+        return guard == outcome
+
+    def possible_for(self, kind: str) -> bool:
+        """Whether a case of ``kind`` can ever take this row (for some actor, plan, outcome).
+
+        A ``plan_*`` row belongs to every kind a seller can propose for.
+        """
+        if self.guard in KIND_GUARDS:
+            return kind in KIND_GUARDS[self.guard]
+        if self.guard in PLAN_GUARDS:
+            return kind in NEGOTIABLE_KINDS
+        return True
+
+    @property
+    def conditions(self) -> list[str]:
+        """The row as ``transitions`` condition names (``by_buyer_or_seller``, guard)."""
+        names = [f"by_{'_or_'.join(self.actors)}"]
+        return [*names, self.guard] if self.guard else names
 
 
 def _t(trigger: str, source: str, dest: str, actors: str, guard: str | None = None) -> Transition:
@@ -114,7 +173,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("auto_complete", "reshipping", "completed", "system", "replacement"),
 )
 
-#: Deadline actions a rule set may attach to a state, with the trigger each fires.
+#: Deadline actions a rule set may attach to a state, with the state each fires from.
 DEADLINE_ACTIONS: dict[str, str] = {
     "auto_approve": "requested",
     "auto_arbitrate": "requested",
@@ -123,52 +182,118 @@ DEADLINE_ACTIONS: dict[str, str] = {
     "auto_complete": "reshipping",
 }
 
+#: What the system does when a deadline fires, as a refusal tells the user.
+AUTOMATIC: dict[str, str] = {
+    "auto_approve": "the system approves the application",
+    "auto_arbitrate": "the case goes to platform arbitration",
+    "auto_close": "the system closes the case",
+    "auto_receive": "the system confirms receipt",
+    "auto_complete": "the system confirms completion",
+    "scrap_goods": "the warehouse scraps the goods",
+}
+
 # The warehouse goods of a Kilimall GS return (KM-3, KM-4) live beside the case.
 GOODS_STATES = ("held", "requested_back", "scrapped")
+GOODS_TERMINAL = frozenset({"requested_back", "scrapped"})
 GOODS_TRANSITIONS: tuple[Transition, ...] = (
     _t("request_goods_back", "held", "requested_back", "seller"),
     _t("scrap_goods", "held", "scrapped", "system"),
 )
 
 
-def _conditions(t: Transition) -> list[str]:
-    conds = [f"by_{'_or_'.join(t.actors)}"]
-    if t.guard:
-        conds.append(t.guard)
-    return conds
+def _closure(start: Iterable[str], edges: list[tuple[str, str]]) -> set[str]:
+    seen, todo = set(start), list(start)
+    while todo:
+        here = todo.pop()
+        for source, dest in edges:
+            if source == here and dest not in seen:
+                seen.add(dest)
+                todo.append(dest)
+    return seen
+
+
+def validate(
+    states: tuple[str, ...], table: tuple[Transition, ...], initial: str, final: frozenset[str]
+) -> None:
+    """Refuse a table that python-statemachine would refuse to build.
+
+    Unknown states or actors, states unreachable from ``initial``, trap
+    states (no way out of a non-final state), states from which no final
+    state can be reached, and transitions out of a final state.
+    """
+    known = set(states)
+    problems = [
+        f"{t.trigger}: unknown state {s!r}"
+        for t in table
+        for s in (t.source, t.dest)
+        if s not in known
+    ]
+    problems += [
+        f"{t.trigger}: unknown actor in {t.actors}" for t in table if set(t.actors) - set(ACTORS)
+    ]
+    edges = [(t.source, t.dest) for t in table]
+    if unreachable := known - _closure([initial], edges):
+        problems.append(f"unreachable from {initial}: {', '.join(sorted(unreachable))}")
+    traps = {s for s in known - final if not any(a == s and b != s for a, b in edges)}
+    if traps:
+        problems.append(f"trap states (no way out): {', '.join(sorted(traps))}")
+    if stuck := known - _closure(final, [(b, a) for a, b in edges]):
+        problems.append(f"no final state reachable from: {', '.join(sorted(stuck))}")
+    if leaving := sorted({t.source for t in table if t.source in final}):
+        problems.append(f"final states with a way out: {', '.join(leaving)}")
+    if problems:
+        raise StatechartError("; ".join(problems))
+
+
+class _RowTransition(MachineTransition):
+    """A machine transition that keeps the table row it was built from.
+
+    ``transitions`` passes extra ``add_transition`` arguments to its
+    transition class for exactly this kind of extension.
+    """
+
+    def __init__(self, *args: Any, row: Transition, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.row = row
+
+
+class _TableMachine(Machine):
+    transition_cls = _RowTransition
 
 
 def build_machine(
-    states: tuple[str, ...], table: tuple[Transition, ...], initial: str, cls: type = Machine
+    states: tuple[str, ...],
+    table: tuple[Transition, ...],
+    initial: str,
+    cls: type[Machine] = Machine,
 ) -> Machine:
-    """Build a transitions machine from a table (also used for the diagrams)."""
-    machine: Machine = cls(
-        model=None,
-        states=list(states),
-        transitions=[
-            {"trigger": t.trigger, "source": t.source, "dest": t.dest, "conditions": _conditions(t)}
-            for t in table
-        ],
-        initial=initial,
-        auto_transitions=False,
-        send_event=False,
-    )
+    """Build a ``transitions`` machine from a table (the diagrams draw part-tables too)."""
+    keep_rows = issubclass(cls, _TableMachine)
+    machine = cls(model=None, states=list(states), initial=initial, auto_transitions=False)
+    for t in table:
+        extra: dict[str, Any] = {"row": t} if keep_rows else {}
+        conditions: list[Any] = list(t.conditions)
+        machine.add_transition(t.trigger, t.source, t.dest, conditions=conditions, **extra)
     return machine
 
 
-#: The one machine every case consults. Built once at import.
-MACHINE: Machine = build_machine(STATES, TRANSITIONS, "requested")
-GOODS_MACHINE: Machine = build_machine(GOODS_STATES, GOODS_TRANSITIONS, "held")
+def _checked(
+    states: tuple[str, ...], table: tuple[Transition, ...], initial: str, final: frozenset[str]
+) -> Machine:
+    validate(states, table, initial, final)
+    return build_machine(states, table, initial, _TableMachine)
 
 
-def _admits(guard: str | None, kind: str, plan: str | None, outcome: str | None) -> bool:
-    if guard is None:
-        return True
-    if guard in KIND_GUARDS:
-        return kind in KIND_GUARDS[guard]
-    if guard in PLAN_GUARDS:
-        return plan in PLAN_GUARDS[guard]
-    return guard == outcome
+#: The machines every case consults. Built, and their tables checked, once at import.
+MACHINE: Machine = _checked(STATES, TRANSITIONS, "requested", TERMINAL)
+GOODS_MACHINE: Machine = _checked(GOODS_STATES, GOODS_TRANSITIONS, "held", GOODS_TERMINAL)
+
+
+def rows(trigger: str, state: str, chart: str = "case") -> list[Transition]:
+    """The table rows ``trigger`` has out of ``state``, in table order."""
+    machine = MACHINE if chart == "case" else GOODS_MACHINE
+    found = machine.get_transitions(trigger=trigger, source=state)
+    return [t.row for t in found if isinstance(t, _RowTransition)]
 
 
 @lru_cache(maxsize=4096)
@@ -183,21 +308,39 @@ def destination(
 ) -> str | None:
     """The state ``trigger`` leads to from ``state``, or None if not allowed.
 
-    Answers come from the shared machine's transition table, filtered by the
-    actor and by the kind / plan / outcome guards; they are cached because the
-    table never changes after import.
+    Answers come from the shared machine, each candidate row judged by
+    :meth:`Transition.admits`; they are cached because the table never
+    changes after import.
     """
-    machine = MACHINE if machine_name == "case" else GOODS_MACHINE
-    for t in machine.get_transitions(trigger=trigger, source=state):
-        conds = [str(c.func) for c in t.conditions]
-        actors = conds[0].removeprefix("by_").split("_or_")
-        if actor not in actors:
-            continue
-        if _admits(conds[1] if len(conds) > 1 else None, kind, plan, outcome):
-            return str(t.dest)
+    for row in rows(trigger, state, machine_name):
+        if row.admits(kind, actor, plan, outcome):
+            return row.dest
     return None
 
 
+def transitions_from(state: str, chart: str = "case") -> tuple[Transition, ...]:
+    """Every row out of ``state``: trigger, destination, admitted actors and guard.
+
+    What a user interface needs to say what can happen next on a case: keep
+    the rows whose :meth:`Transition.possible_for` admits the case's kind.
+    """
+    table = TRANSITIONS if chart == "case" else GOODS_TRANSITIONS
+    return tuple(t for t in table if t.source == state)
+
+
 def triggers_from(state: str) -> list[str]:
-    """Every trigger the table has out of ``state`` (for error messages and UIs)."""
-    return sorted({t.trigger for t in TRANSITIONS if t.source == state})
+    """Every trigger the table has out of ``state``, automatic ones included."""
+    return sorted({t.trigger for t in transitions_from(state)})
+
+
+def commands_from(state: str, kind: str) -> list[str]:
+    """What people may send a case of ``kind`` in ``state``: ``approve (seller)``, ...
+
+    Automatic triggers (deadlines, rules) are left out: nobody can send them.
+    """
+    found: dict[str, set[str]] = {}
+    for t in transitions_from(state):
+        people = PEOPLE.intersection(t.actors)
+        if people and t.possible_for(kind):
+            found.setdefault(t.trigger, set()).update(people)
+    return [f"{c} ({' or '.join(sorted(who))})" for c, who in found.items()]
