@@ -1,8 +1,7 @@
 """The checks on a new application (the buyer's ``apply``); private to the case.
 
-Split from :mod:`aftersales_es.case` so that the aggregate module stays
-readable. Everything here decides only from the order, the rule set and the
-command: it records nothing.
+Everything here decides only from the order, the rule set and the command:
+it records nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from aftersales_es.domain.deadlines import elapsed, later
+from aftersales_es.domain.deadlines import case_deadlines, elapsed, later
 from aftersales_es.domain.errors import (
     CommandRefusedError,
     NotAllowedError,
@@ -19,12 +18,52 @@ from aftersales_es.domain.errors import (
     RefundCapError,
     WindowClosedError,
 )
-from aftersales_es.domain.money import fmt
+from aftersales_es.domain.money import fmt, zero
 from aftersales_es.domain.order import Order
 from aftersales_es.domain.rules import RuleSet
+from aftersales_es.domain.statechart import (
+    CANCEL_KINDS,
+    GOODS_KINDS,
+    REPLACEMENT_KINDS,
+    destination,
+)
 
-GOODS_KINDS = frozenset({"return_refund", "exchange", "repair"})
-NO_REFUND_KINDS = frozenset({"exchange", "repair"})
+
+def application(
+    case_id: str,
+    order: Order,
+    rules: RuleSet,
+    *,
+    at: datetime,
+    kind: str,
+    amount: Decimal | None,
+    lines: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The fields of the ``Applied`` event (but the buyer's reason), or a refusal.
+
+    An application without lines records exactly what it did before lines existed.
+    """
+    parts = tuple({"line": p["line"], "quantity": int(p["quantity"])} for p in lines or ())
+    asked = check_application(
+        case_id, order, rules, at=at, kind=kind, amount=amount, lines=list(parts)
+    )
+    return {
+        "case_id": case_id,
+        "order_id": order.order_id,
+        "seller_id": order.seller_id,
+        "buyer_id": order.buyer_id,
+        "platform": rules.name,
+        "kind": kind,
+        "amount": asked,
+        "currency": order.currency,
+        **({"lines": parts} if parts else {}),
+        "actor": "buyer",
+        "auto": False,
+        "rule": None,
+        "state": "requested",
+        "deadlines": case_deadlines("requested", kind, at, rules),
+        "ruleset": {"name": rules.name, "version": rules.version, "digest": rules.digest},
+    }
 
 
 def check_application(
@@ -71,14 +110,14 @@ def check_application(
         )
     if lines:
         amount = _check_lines(refuse, order, kind, amount, lines)
-    if kind in NO_REFUND_KINDS:
+    if kind in REPLACEMENT_KINDS:
         if amount is not None and amount != 0:
             raise refuse(
                 NotAllowedError,
                 "apply",
                 f"an exchange or repair ({kind}) asks for no refund (amount 0)",
             )
-        amount = Decimal(0).quantize(order.amount)
+        amount = zero(order.currency)
     else:
         if order.remaining <= 0:
             raise refuse(
@@ -105,7 +144,7 @@ def check_application(
             raise refuse(
                 WindowClosedError, validity.rule, f"after-sales validity ended {ends.isoformat()}"
             )
-    if kind == "cancel_undelivered":
+    if kind in CANCEL_KINDS:
         cancel = s.cancel_shipped_after
         if order.delivered(at):
             raise refuse(NotAllowedError, cancel.rule, "the goods were received")
@@ -122,10 +161,10 @@ def check_application(
 def _check_lines(
     refuse: Any, order: Order, kind: str, amount: Decimal | None, lines: list[dict[str, Any]]
 ) -> Decimal | None:
-    """Issue 7: the named lines exist, once each, with quantities left; the amount
+    """The named lines exist, once each, with quantities left; the amount
     within what they may refund (INV-line-qty, INV-line-cap). Returns the amount
     asked (the default for a refund kind when ``amount`` is None)."""
-    if kind == "cancel_undelivered":
+    if kind in CANCEL_KINDS:
         raise refuse(NotAllowedError, "apply", "a cancellation covers the whole order")
     names = [part["line"] for part in lines]
     for name in names:
@@ -145,7 +184,7 @@ def _check_lines(
                 f"asks {part['quantity']} of line {part['line']} but only {left} "
                 f"of order {order.order_id} are left",
             )
-    if kind in NO_REFUND_KINDS:
+    if kind in REPLACEMENT_KINDS:
         return amount
     cap = sum(order.line_caps(lines), Decimal(0))
     if amount is None:
@@ -162,11 +201,21 @@ def _check_lines(
     return amount
 
 
+def check_resubmission(case_id: str, order: Order, rules: RuleSet) -> None:
+    """The cap on applications after a rejection (``max_applications_after_rejection``)."""
+    cap = rules.settings.max_applications_after_rejection
+    after = order.applications_after_rejection
+    if cap.value is not None and order.rejected_case_ids and after >= cap.value:
+        why = f"after a rejection the buyer may apply again at most {cap.value} time(s)"
+        used = f"on order {order.order_id} ({after} used)"
+        raise NotAllowedError(case_id, "new", "apply", cap.rule, f"{why} {used}")
+
+
 def express_refund_applies(order: Order, rules: RuleSet, at: datetime, kind: str) -> bool:
     """KS-9: a refund-only application is refunded at once when all conditions hold."""
     s = rules.settings
     return bool(
-        kind == "refund_only"
+        destination("express_refund", "requested", kind, "system") is not None
         and s.express_refund.value
         and elapsed(order.paid_at, at) < s.express_refund_paid_within.value
         and order.currency == rules.currency

@@ -18,6 +18,7 @@ from typing import Any
 
 from transitions.extensions import GraphMachine
 
+from aftersales_es.domain.machines import build_machine
 from aftersales_es.domain.statechart import (
     GOODS_STATES,
     GOODS_TERMINAL,
@@ -28,7 +29,6 @@ from aftersales_es.domain.statechart import (
     TERMINAL,
     TRANSITIONS,
     Transition,
-    build_machine,
 )
 
 #: Every diagram name :func:`render` knows, in the order they are written.

@@ -9,16 +9,52 @@ rule file can never rewrite history. ``apply`` only assigns fields.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aftersales_es.domain.base import TimedCreated, TimedEvent
 
-if TYPE_CHECKING:
-    from aftersales_es.domain.case import Case
-
 Deadlines = list[dict[str, Any]]
+
+
+class Case(Protocol):
+    """The case as its events and its decisions' helpers see it.
+
+    :class:`aftersales_es.domain.case.Case` is the one implementation; this
+    protocol lets the modules that serve it (events, checks, steps) name its
+    fields without importing the aggregate, which imports them.
+    """
+
+    case_id: str
+    order_id: str
+    seller_id: str
+    kind: str
+    amount: Decimal
+    currency: str
+    reason: str
+    state: str
+    deadlines: Deadlines
+    last_at: datetime
+    lines: Sequence[dict[str, Any]]
+    refunded_total: Decimal
+    fee_total: Decimal
+    deducted_total: Decimal
+    proposal: dict[str, Any] | None
+    rejection_reason: str | None
+    waybill: dict[str, str] | None
+    replacement_waybill: dict[str, str] | None
+    goods: str | None
+    escalated_by: str | None
+    evidence_due: datetime | None
+    evidence_count: int
+    ruling: dict[str, Any] | None
+    closed_reason: str | None
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        """Record an event of ``event_class`` (eventsourcing's ``Aggregate`` method)."""
+        ...
 
 
 class CaseEvent(TimedEvent):
@@ -50,7 +86,7 @@ class Applied(CaseEvent, TimedCreated):
     amount: Decimal
     currency: str
     reason: str
-    #: Issue 7 (v2): the order lines the case covers, [{line, quantity}];
+    #: Version 2: the order lines the case covers, [{line, quantity}];
     #: empty covers the whole order. v1 events are upcast to ().
     lines: tuple[dict[str, Any], ...] = ()
 
@@ -93,7 +129,7 @@ class ProposalDeclined(CaseEvent):
 class Rejected(CaseEvent):
     """The seller rejected (KS-3).
 
-    Version 2 (issue 4) added ``category``, which classifies the rejection
+    Version 2 added ``category``, which classifies the rejection
     for reports; ``reason`` stays the seller's own words. Events stored before
     the change have no ``category`` and are upcast on load, so old histories
     still replay.
@@ -132,7 +168,7 @@ class Received(CaseEvent):
 class Refunded(CaseEvent):
     """The buyer is refunded ``amount``.
 
-    Version 2 (issue 7) adds ``fee``, the buyer-side return fee kept from the
+    Version 2 adds ``fee``, the buyer-side return fee kept from the
     refund (``amount + fee`` is what was asked), and ``lines``, the refund's
     allocation over the case's order lines ([{line, quantity, amount, fee}]).
     v1 events are upcast to no fee and no lines.

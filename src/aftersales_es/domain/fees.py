@@ -1,4 +1,4 @@
-"""Money arithmetic of order lines and buyer-side fees (issue 7); pure functions.
+"""Money arithmetic of order lines and buyer-side fees; pure functions.
 
 Two rules keep every split exact to the currency's minor unit:
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
-from aftersales_es.domain.money import quantum
+from aftersales_es.domain.money import quantum, zero
 from aftersales_es.domain.rules import SELLER_FAULT, FeeSpec
 
 ROUNDING = {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP, "down": ROUND_DOWN}
@@ -22,13 +22,12 @@ ROUNDING = {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP, "down": ROUN
 
 def return_fee(spec: FeeSpec | None, asked: Decimal, currency: str, reason: str) -> Decimal:
     """The buyer-side fee on a refund of ``asked`` for returned goods (0 if none or waived)."""
-    q = quantum(currency)
-    zero = Decimal(0).quantize(q)
+    q, none = quantum(currency), zero(currency)
     if spec is None or (spec.waived_for_seller_fault and reason in SELLER_FAULT):
-        return zero
+        return none
     raw = spec.value if spec.type == "fixed" else asked * spec.value / 100
     fee = raw.quantize(q, rounding=ROUNDING[spec.rounding])
-    return max(zero, min(fee, asked.quantize(q)))
+    return max(none, min(fee, asked.quantize(q)))
 
 
 def allocate(amount: Decimal, caps: Sequence[Decimal], currency: str) -> list[Decimal]:
@@ -46,7 +45,7 @@ def allocate(amount: Decimal, caps: Sequence[Decimal], currency: str) -> list[De
     if not caps:
         return []
     if total == 0:
-        return [Decimal(0).quantize(q) for _ in caps]
+        return [zero(currency) for _ in caps]
     parts = [(amount * c / total).quantize(q, rounding=ROUND_HALF_EVEN) for c in caps[:-1]]
     parts.append(amount.quantize(q) - sum(parts, Decimal(0)))
     # Rounding can push a part over its cap (or the remainder below 0): fix up
@@ -58,7 +57,7 @@ def allocate(amount: Decimal, caps: Sequence[Decimal], currency: str) -> list[De
             parts[i] = c.quantize(q)
         elif parts[i] < 0:
             excess += parts[i]
-            parts[i] = Decimal(0).quantize(q)
+            parts[i] = zero(currency)
     for i, c in enumerate(caps):
         if excess == 0:
             break

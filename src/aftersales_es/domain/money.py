@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 
 from aftersales_es.domain.errors import InvalidInputError
 
@@ -43,6 +44,16 @@ def check_currency(currency: str) -> str:
 def quantum(currency: str) -> Decimal:
     """The smallest amount of ``currency`` (``0.01`` for CNY, ``1`` for JPY)."""
     return Decimal(1).scaleb(-MINOR_UNITS[check_currency(currency)])
+
+
+@lru_cache(maxsize=64)
+def zero(currency: str) -> Decimal:
+    """Zero at ``currency``'s precision (``0.00`` CNY, ``0`` JPY): the one way to write it.
+
+    Stored events carry amounts at the currency's precision, so a zero
+    written any other way (``Decimal(0)``) would store different bytes.
+    """
+    return Decimal(0).quantize(quantum(currency))
 
 
 def parse_amount(

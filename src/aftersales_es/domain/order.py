@@ -1,7 +1,7 @@
 """The order aggregate: the facts cases are checked against, and the
 cross-case invariants (one open case, refunds within the order amount).
 
-Issue 7: an order may carry lines. A case on named lines takes those lines'
+An order may carry lines. A case on named lines takes those lines'
 slots (a whole-order case takes the order's slot, which blocks every line);
 its refunds are recorded per line (amount + fee settled, quantity), so no
 line refunds more than its paid amount nor more units than were bought.
@@ -16,10 +16,10 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from aftersales_es.domain.base import TimedAggregate, TimedCreated, TimedEvent, order_uuid
 from aftersales_es.domain.errors import InvalidInputError
+from aftersales_es.domain.money import zero
 
 
 class Registered(TimedCreated):
@@ -62,7 +62,7 @@ class CaseFact(TimedEvent):
 
 
 class CaseOpened(CaseFact):
-    """A case took the order's open slot, or (issue 7, v2) the slots of its ``lines``."""
+    """A case took the order's open slot, or (v2) the slots of its ``lines``."""
 
     lines: tuple[str, ...] = ()
 
@@ -90,7 +90,7 @@ class CaseReleased(CaseFact):
 
 
 class RefundRecorded(CaseFact):
-    """A case refunded ``amount``; v2 (issue 7) adds the buyer's ``fee`` and the
+    """A case refunded ``amount``; v2 adds the buyer's ``fee`` and the
     per-line allocation ``lines`` ([{line, quantity, amount, fee}])."""
 
     amount: Decimal
@@ -117,7 +117,7 @@ class RefundRecorded(CaseFact):
 
 
 class CaseRejected(TimedEvent):
-    """A seller rejected a case on this order (counted for the resubmission cap; issue 7)."""
+    """A seller rejected a case on this order (counted for the resubmission cap)."""
 
     case_id: str
 
@@ -128,7 +128,7 @@ class CaseRejected(TimedEvent):
 class Order(TimedAggregate):
     """An order that after-sales cases are applied on."""
 
-    #: Cases on this order a seller rejected, in order (issue 7). A class-level
+    #: Cases on this order a seller rejected, in order. A class-level
     #: default, so orders stored or snapshotted before it existed still load.
     rejected_case_ids: tuple[str, ...] = ()
 
@@ -157,10 +157,10 @@ class Order(TimedAggregate):
         self.delivered_at = delivered_at
         self.gs = gs
         self.lines = lines
-        self.refunded_total = Decimal(0) * amount
-        # Issue 7. Orders are not snapshotted, so old orders rebuild through here.
+        self.refunded_total = zero(currency)
+        # Orders are not snapshotted, so old orders rebuild through here.
         #: Buyer-side fees kept from refunds (they count against the order cap).
-        self.fees_total = Decimal(0) * amount
+        self.fees_total = zero(currency)
         #: Per line: refunded + fees (line cap), quantity refunded/returned, open case.
         self.line_settled: dict[str, Decimal] = {}
         self.line_quantity: dict[str, int] = {}
@@ -174,7 +174,7 @@ class Order(TimedAggregate):
     def register(cls, *, at: datetime, **facts: Any) -> Order:
         """Create an order from validated facts (see ``commands.RegisterOrder``).
 
-        Lines (issue 7): ids unique, and the lines' total (quantity x unit
+        Lines: ids unique, and the lines' total (quantity x unit
         price) at most the order amount; the rest is shipping and the like,
         refundable only by a whole-order case.
         """
@@ -195,7 +195,7 @@ class Order(TimedAggregate):
         """What may still be refunded on this order (refunds and fees count)."""
         return self.amount - self.refunded_total - self.fees_total
 
-    # ------------------------------------------------------- lines (issue 7)
+    # ------------------------------------------------------------------ lines
     def line(self, line_id: str) -> dict[str, Any] | None:
         """The registered line ``line_id`` ({line, sku, title, quantity, unit_price})."""
         return next((ln for ln in self.lines if ln["line"] == line_id), None)
@@ -270,11 +270,11 @@ class Order(TimedAggregate):
             at=at,
             case_id=case_id,
             amount=amount,
-            fee=amount - amount if fee is None else fee,
+            fee=zero(self.currency) if fee is None else fee,
             lines=tuple(lines or ()),
         )
 
-    # Resubmission cap (issue 7): what ``max_applications_after_rejection`` counts.
+    # The resubmission cap: what ``max_applications_after_rejection`` counts.
     def record_rejection(self, case_id: str, at: datetime) -> None:
         self._record(CaseRejected, at=at, case_id=case_id)
 
@@ -284,7 +284,3 @@ class Order(TimedAggregate):
         if not self.rejected_case_ids:
             return 0
         return len(self.case_ids) - 1 - self.case_ids.index(self.rejected_case_ids[0])
-
-
-def new_id(order_id: str) -> UUID:
-    return order_uuid(order_id)

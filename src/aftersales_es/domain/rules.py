@@ -156,7 +156,7 @@ class DeadlineRule(_Strict):
 
 
 class FeeSpec(_Strict):
-    """A buyer-side return fee (issue 7), deducted from the refund of returned goods.
+    """A buyer-side return fee, deducted from the refund of returned goods.
 
     ``type`` fixed: ``value`` is an amount; percent: ``value`` is a percentage
     (0-100) of what the buyer asked. Rounded to the currency's minor unit with
@@ -201,7 +201,7 @@ class Settings(_Strict):
     max_applications_after_rejection: Setting[Cap] = Setting[Cap](
         value=None, rule="default", basis="assumption", note="not set in the rule set: no cap"
     )
-    # Issue 7: a buyer-side return fee; optional for the same reason.
+    # A buyer-side return fee; optional for the same reason.
     return_fee: Setting[FeeSpec | None] = NO_FEE
 
 

@@ -8,21 +8,19 @@ checked when it is built, as python-statemachine checks its definitions:
 every state known, every state reachable from the initial one, no trap
 state, a final state reachable from every state, and none leaving a final
 state. It builds one ``transitions.Machine`` (``model=None``: no case is
-ever attached to it) that every case consults through :func:`destination`,
-and the same rows draw the diagrams (:mod:`.diagrams`).
+ever attached to it, see :mod:`.machines`) that every case consults through
+:func:`destination`, and the same rows draw the diagrams (:mod:`.diagrams`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from transitions import Machine
-from transitions.core import Transition as MachineTransition
 
-from aftersales_es.domain.errors import StatechartError
+from aftersales_es.domain.machines import checked_machine, rows_of
 
 #: The case kinds (SPEC §3), in the order rule sets and diagrams list them.
 Kind = Literal["refund_only", "return_refund", "exchange", "repair", "cancel_undelivered"]
@@ -71,6 +69,8 @@ GOODS_KINDS = KIND_GUARDS["goods_return"]
 REPLACEMENT_KINDS = KIND_GUARDS["replacement"]
 #: Kinds that ask for a refund (an amount above zero).
 REFUND_KINDS = frozenset(KINDS) - REPLACEMENT_KINDS
+#: Kinds granted or refused when applied for: the cancellation of an undelivered order (KM-1).
+CANCEL_KINDS = KIND_GUARDS["cancel"]
 #: Kinds a seller may negotiate: propose another plan (KM-6), reject, be escalated.
 NEGOTIABLE_KINDS = KIND_GUARDS["negotiable"]
 
@@ -201,99 +201,17 @@ GOODS_TRANSITIONS: tuple[Transition, ...] = (
 )
 
 
-def _closure(start: Iterable[str], edges: list[tuple[str, str]]) -> set[str]:
-    seen, todo = set(start), list(start)
-    while todo:
-        here = todo.pop()
-        for source, dest in edges:
-            if source == here and dest not in seen:
-                seen.add(dest)
-                todo.append(dest)
-    return seen
-
-
-def validate(
-    states: tuple[str, ...], table: tuple[Transition, ...], initial: str, final: frozenset[str]
-) -> None:
-    """Refuse a table that python-statemachine would refuse to build.
-
-    Unknown states or actors, states unreachable from ``initial``, trap
-    states (no way out of a non-final state), states from which no final
-    state can be reached, and transitions out of a final state.
-    """
-    known = set(states)
-    problems = [
-        f"{t.trigger}: unknown state {s!r}"
-        for t in table
-        for s in (t.source, t.dest)
-        if s not in known
-    ]
-    problems += [
-        f"{t.trigger}: unknown actor in {t.actors}" for t in table if set(t.actors) - set(ACTORS)
-    ]
-    edges = [(t.source, t.dest) for t in table]
-    if unreachable := known - _closure([initial], edges):
-        problems.append(f"unreachable from {initial}: {', '.join(sorted(unreachable))}")
-    traps = {s for s in known - final if not any(a == s and b != s for a, b in edges)}
-    if traps:
-        problems.append(f"trap states (no way out): {', '.join(sorted(traps))}")
-    if stuck := known - _closure(final, [(b, a) for a, b in edges]):
-        problems.append(f"no final state reachable from: {', '.join(sorted(stuck))}")
-    if leaving := sorted({t.source for t in table if t.source in final}):
-        problems.append(f"final states with a way out: {', '.join(leaving)}")
-    if problems:
-        raise StatechartError("; ".join(problems))
-
-
-class _RowTransition(MachineTransition):
-    """A machine transition that keeps the table row it was built from.
-
-    ``transitions`` passes extra ``add_transition`` arguments to its
-    transition class for exactly this kind of extension.
-    """
-
-    def __init__(self, *args: Any, row: Transition, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.row = row
-
-
-class _TableMachine(Machine):
-    transition_cls = _RowTransition
-
-
-def build_machine(
-    states: tuple[str, ...],
-    table: tuple[Transition, ...],
-    initial: str,
-    cls: type[Machine] = Machine,
-) -> Machine:
-    """Build a ``transitions`` machine from a table (the diagrams draw part-tables too)."""
-    keep_rows = issubclass(cls, _TableMachine)
-    machine = cls(model=None, states=list(states), initial=initial, auto_transitions=False)
-    for t in table:
-        extra: dict[str, Any] = {"row": t} if keep_rows else {}
-        conditions: list[Any] = list(t.conditions)
-        machine.add_transition(t.trigger, t.source, t.dest, conditions=conditions, **extra)
-    return machine
-
-
-def _checked(
-    states: tuple[str, ...], table: tuple[Transition, ...], initial: str, final: frozenset[str]
-) -> Machine:
-    validate(states, table, initial, final)
-    return build_machine(states, table, initial, _TableMachine)
-
-
 #: The machines every case consults. Built, and their tables checked, once at import.
-MACHINE: Machine = _checked(STATES, TRANSITIONS, "requested", TERMINAL)
-GOODS_MACHINE: Machine = _checked(GOODS_STATES, GOODS_TRANSITIONS, "held", GOODS_TERMINAL)
+MACHINE: Machine = checked_machine(STATES, TRANSITIONS, "requested", TERMINAL, ACTORS)
+GOODS_MACHINE: Machine = checked_machine(
+    GOODS_STATES, GOODS_TRANSITIONS, "held", GOODS_TERMINAL, ACTORS
+)
 
 
 def rows(trigger: str, state: str, chart: str = "case") -> list[Transition]:
     """The table rows ``trigger`` has out of ``state``, in table order."""
     machine = MACHINE if chart == "case" else GOODS_MACHINE
-    found = machine.get_transitions(trigger=trigger, source=state)
-    return [t.row for t in found if isinstance(t, _RowTransition)]
+    return rows_of(machine, trigger, state)
 
 
 @lru_cache(maxsize=4096)
