@@ -9,6 +9,7 @@ import pytest
 
 from aftersales_es.app.service import AfterSales
 
+from .desk import Desk
 from .stores import STORE_PARAMS, make_store
 
 
@@ -26,3 +27,9 @@ def app(store: str) -> Iterator[AfterSales]:
     application = AfterSales(store)
     yield application
     application.close()
+
+
+@pytest.fixture
+def desk() -> Desk:
+    """Orders and cases in memory, without a store: for the domain's rules."""
+    return Desk()

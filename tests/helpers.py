@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.errors import AfterSalesError, CommandRefusedError
+from aftersales_es.domain.order import Order
 
 T0 = datetime.fromisoformat("2026-05-10T20:00:00+08:00")
 
@@ -20,8 +20,11 @@ def t(**delta: float) -> datetime:
     return T0 + timedelta(**delta)
 
 
-def order(app: AfterSales, order_id: str = "O1", **facts: Any) -> None:
-    """Given: an order paid at T0 (Kuaishou, 120.00 CNY unless told)."""
+def order(app: Any, order_id: str = "O1", **facts: Any) -> Order:
+    """Given: an order paid at T0 (Kuaishou, 120.00 CNY unless told).
+
+    ``app`` is the service (on a store) or a ``desk.Desk`` (in memory).
+    """
     base: dict[str, Any] = {
         "id": order_id,
         "seller": "S1",
@@ -34,15 +37,16 @@ def order(app: AfterSales, order_id: str = "O1", **facts: Any) -> None:
         "delivered_at": t(days=2),
     }
     base.update(facts)
-    app.register_order(base)
+    registered: Order = app.register_order(base)
+    return registered
 
 
-def event_types(app: AfterSales, case_id: str) -> list[str]:
+def event_types(app: Any, case_id: str) -> list[str]:
     return [type(e).__name__ for e in app.case_events(case_id)]
 
 
 @contextmanager
-def refused(app: AfterSales, error: type[AfterSalesError], *words: str) -> Iterator[None]:
+def refused(app: Any, error: type[AfterSalesError], *words: str) -> Iterator[None]:
     """Then: the command is refused with ``error``, naming ``words``, writing nothing."""
     before = app.notification_count()
     with pytest.raises(error) as info:

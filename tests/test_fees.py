@@ -15,12 +15,12 @@ from typing import Any
 import hypothesis.strategies as st
 from hypothesis import given, settings
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain import events as ev
 from aftersales_es.domain.fees import allocate, return_fee
 from aftersales_es.domain.money import quantum
 from aftersales_es.domain.rules import SELLER_FAULT, FeeSpec
 
+from .desk import Desk
 from .helpers import order, t
 
 CURRENCIES = ("KES", "CNY", "JPY")
@@ -129,9 +129,9 @@ def test_allocation_adds_up_and_stays_within_each_line(
         assert part == part.quantize(quantum(currency))
 
 
-def _app(currency: str, spec: dict[str, Any] | None) -> AfterSales:
+def _desk(currency: str, spec: dict[str, Any] | None) -> Desk:
     platform = "kilimall" if currency == "KES" else "kuaishou"
-    app = AfterSales("memory", settings={"return_fee": spec} if spec else {})
+    desk = Desk(settings={"return_fee": spec} if spec else {})
     facts: dict[str, Any] = {"platform": platform, "currency": currency}
     if currency == "KES":
         facts["gs"] = False
@@ -140,18 +140,18 @@ def _app(currency: str, spec: dict[str, Any] | None) -> AfterSales:
         {"line": "L2", "quantity": 2, "unit_price": "150" if currency == "JPY" else "12.05"},
     ]
     total = sum((ln["quantity"] * Decimal(ln["unit_price"]) for ln in return_lines), Decimal(0))
-    order(app, amount=str(total + 10), lines=return_lines, **facts)
-    return app
+    order(desk, amount=str(total + 10), lines=return_lines, **facts)
+    return desk
 
 
-def _return(app: AfterSales, reason: str, **args: Any) -> ev.Refunded:
+def _return(desk: Desk, reason: str, **args: Any) -> ev.Refunded:
     """When: a return on lines runs to the seller's receipt; then: its Refunded event."""
-    app.execute("apply", case="C1", at=t(days=3), order="O1", kind="return_refund",
+    desk.execute("apply", case="C1", at=t(days=3), order="O1", kind="return_refund",
                 reason=reason, **args)  # fmt: skip
-    app.execute("approve", case="C1", at=t(days=3, hours=1))
-    app.execute("ship_back", case="C1", at=t(days=3, hours=2), carrier="SF", tracking_number="1")
-    app.execute("confirm_receipt", case="C1", at=t(days=3, hours=3))
-    return next(e for e in app.case_events("C1") if isinstance(e, ev.Refunded))
+    desk.execute("approve", case="C1", at=t(days=3, hours=1))
+    desk.execute("ship_back", case="C1", at=t(days=3, hours=2), carrier="SF", tracking_number="1")
+    desk.execute("confirm_receipt", case="C1", at=t(days=3, hours=3))
+    return next(e for e in desk.case_events("C1") if isinstance(e, ev.Refunded))
 
 
 @settings(max_examples=40, deadline=None)
@@ -169,44 +169,44 @@ def test_return_on_lines_refunds_asked_less_fee(
 ) -> None:
     """Partial quantities and a partial amount: the fee, refund and allocation add up."""
     spec = {"type": "percent", "value": str(percent), "rounding": rounding}
-    app = _app(currency, spec)
-    o = app.get_order("O1")
+    desk = _desk(currency, spec)
+    o = desk.get_order("O1")
     named = [{"line": "L1", "quantity": q1}, {"line": "L2", "quantity": q2}]
     cap = sum(o.line_caps(named), Decimal(0))
     asked = (cap * share / 100).quantize(quantum(currency), rounding=ROUND_DOWN)
     if asked == 0:
         return
-    e = _return(app, reason, lines=named, amount=str(asked))
+    e = _return(desk, reason, lines=named, amount=str(asked))
     assert e.amount + e.fee == asked and e.amount >= 0
     if reason in SELLER_FAULT:
         assert e.fee == 0
     assert sum((p["amount"] + p["fee"] for p in e.lines), Decimal(0)) == asked
     for part, c in zip(e.lines, o.line_caps(named), strict=True):
         assert part["amount"] + part["fee"] <= c
-    case = app.get_case("C1")
+    case = desk.get_case("C1")
     assert case.fee_total == e.fee and case.refunded_total == e.amount
-    after = app.get_order("O1")
+    after = desk.get_order("O1")
     assert after.remaining == o.amount - asked
     assert after.line_quantity == {"L1": q1, "L2": q2}
 
 
 def test_refund_only_and_whole_order_cases_keep_the_full_amount() -> None:
     """The fee is on refunds of returned goods only: a refund-only case pays in full."""
-    app = _app("CNY", {"type": "fixed", "value": "5.00"})
-    app.execute("apply", case="C1", at=t(days=3), order="O1", kind="refund_only", amount="20.00")
-    app.execute("approve", case="C1", at=t(days=3, hours=1))
-    e = next(e for e in app.case_events("C1") if isinstance(e, ev.Refunded))
+    desk = _desk("CNY", {"type": "fixed", "value": "5.00"})
+    desk.execute("apply", case="C1", at=t(days=3), order="O1", kind="refund_only", amount="20.00")
+    desk.execute("approve", case="C1", at=t(days=3, hours=1))
+    e = next(e for e in desk.case_events("C1") if isinstance(e, ev.Refunded))
     assert (e.amount, e.fee) == (Decimal("20.00"), Decimal("0.00"))
 
 
 def test_kilimall_processing_fee_stays_a_seller_deduction_km3() -> None:
     """KM-3's seller-side fee is in the deduction ledger; the buyer's fee is on the refund."""
-    app = AfterSales("memory", settings={"return_fee": {"type": "fixed", "value": "50"}})
-    order(app, platform="kilimall", currency="KES", amount="3000.00", gs=True)
-    e = _return(app, "changed_mind")
+    desk = Desk(settings={"return_fee": {"type": "fixed", "value": "50"}})
+    order(desk, platform="kilimall", currency="KES", amount="3000.00", gs=True)
+    e = _return(desk, "changed_mind")
     assert (e.amount, e.fee) == (Decimal("2950.00"), Decimal("50.00"))
-    assert app.deductions() == []  # changed_mind: not a warehouse return, no KM-3 fee
-    app2 = AfterSales("memory", settings={"return_fee": {"type": "fixed", "value": "50"}})
+    assert desk.deductions() == []  # changed_mind: not a warehouse return, no KM-3 fee
+    app2 = Desk(settings={"return_fee": {"type": "fixed", "value": "50"}})
     order(app2, platform="kilimall", currency="KES", amount="3000.00", gs=True)
     e2 = _return(app2, "damaged")
     assert e2.fee == 0  # the seller's fault: waived

@@ -1,4 +1,4 @@
-"""Order lines and quantities (issue 7): several cases on one order.
+"""Order lines and quantities: several cases on one order.
 
 Invariants under test, each refusal naming its rule and writing nothing:
 INV-line-cap (a line refunds at most its paid amount; a case at most its
@@ -7,6 +7,8 @@ line at most the quantity bought), INV-cap (the order total), INV-line-open
 (one open case per line; a whole-order case blocks every line and any line
 case blocks a whole-order case). The order aggregate is saved with the case,
 so concurrent writers get a version conflict, retry and decide again.
+
+The rules run on the aggregates (``desk.Desk``); the races run on the stores.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from aftersales_es.domain.errors import (
 )
 from aftersales_es.domain.order import RefundRecorded
 
+from .desk import Desk
 from .helpers import event_types, order, refused, t
 
 #: L1: 3 x 30.00, L2: 1 x 25.00, L3: 2 x 2.50; 130.00 with 10.00 shipping.
@@ -40,148 +43,148 @@ LINES = [
 ]
 
 
-def lined(app: AfterSales, order_id: str = "O1") -> None:
+def lined(app: Desk | AfterSales, order_id: str = "O1") -> None:
     """Given: a delivered Kuaishou order of 130.00 CNY with three lines."""
     order(app, order_id, amount="130.00", lines=LINES)
 
 
-def apply(app: AfterSales, case: str, at: Any, **args: Any) -> Any:
+def apply(app: Desk | AfterSales, case: str, at: Any, **args: Any) -> Any:
     return app.execute("apply", case=case, at=at, **{"order": "O1", **args})
 
 
-def refund_only(app: AfterSales, case: str, day: int, **args: Any) -> Any:
+def refund_only(app: Desk | AfterSales, case: str, day: int, **args: Any) -> Any:
     """When: a refund-only application on lines, approved an hour later."""
     apply(app, case, t(days=day), kind="refund_only", **args)
     return app.execute("approve", case=case, at=t(days=day, hours=1))
 
 
-def refunded(app: AfterSales, case: str) -> ev.Refunded:
+def refunded(app: Desk | AfterSales, case: str) -> ev.Refunded:
     last = [e for e in app.case_events(case) if isinstance(e, ev.Refunded)]
     assert len(last) == 1
     return last[0]
 
 
 def test_order_with_duplicate_line_ids_refused() -> None:
-    app = AfterSales("memory")
+    desk = Desk()
     with pytest.raises(InvalidInputError, match="duplicate line id"):
-        order(app, amount="130.00", lines=[LINES[0], LINES[0]])
+        order(desk, amount="130.00", lines=[LINES[0], LINES[0]])
 
 
 def test_order_whose_lines_exceed_its_amount_refused() -> None:
     """The lines' total may not exceed the order amount (the rest is shipping)."""
-    app = AfterSales("memory")
+    desk = Desk()
     with pytest.raises(InvalidInputError, match="exceeds the order amount"):
-        order(app, amount="99.00", lines=LINES)
+        order(desk, amount="99.00", lines=LINES)
 
 
-def test_line_application_asks_the_named_quantities_price(app: AfterSales) -> None:
-    lined(app)
-    case = apply(app, "C1", t(days=3), kind="refund_only", lines="L1:2,L3:1")
+def test_line_application_asks_the_named_quantities_price(desk: Desk) -> None:
+    lined(desk)
+    case = apply(desk, "C1", t(days=3), kind="refund_only", lines="L1:2,L3:1")
     assert case.amount == Decimal("62.50")
-    applied = next(e for e in app.case_events("C1") if isinstance(e, ev.Applied))
+    applied = next(e for e in desk.case_events("C1") if isinstance(e, ev.Applied))
     assert list(applied.lines) == [{"line": "L1", "quantity": 2}, {"line": "L3", "quantity": 1}]
-    assert app.get_order("O1").line_cases == {"L1": "C1", "L3": "C1"}
+    assert desk.get_order("O1").line_cases == {"L1": "C1", "L3": "C1"}
 
 
-def test_refund_of_a_line_case_records_its_allocation(app: AfterSales) -> None:
+def test_refund_of_a_line_case_records_its_allocation(desk: Desk) -> None:
     """Given two lines, when a negotiated 50.00 is refunded, then it is split pro rata."""
-    lined(app)
-    refund_only(app, "C1", 3, lines=[{"line": "L1", "quantity": 2}, {"line": "L2", "quantity": 1}],
+    lined(desk)
+    refund_only(desk, "C1", 3, lines=[{"line": "L1", "quantity": 2}, {"line": "L2", "quantity": 1}],
                 amount="50.00")  # fmt: skip
-    e = refunded(app, "C1")
+    e = refunded(desk, "C1")
     # caps 60.00 and 25.00: 50 * 60/85 = 35.294 -> 35.29; the rest, 14.71, on L2
     assert [(p["line"], p["amount"], p["quantity"]) for p in e.lines] == [
         ("L1", Decimal("35.29"), 2),
         ("L2", Decimal("14.71"), 1),
     ]
-    o = app.get_order("O1")
+    o = desk.get_order("O1")
     assert o.line_settled == {"L1": Decimal("35.29"), "L2": Decimal("14.71")}
     assert o.line_quantity == {"L1": 2, "L2": 1}
     assert o.line_cases == {} and o.remaining == Decimal("80.00")
 
 
-def test_second_case_on_an_open_line_refused_inv_line_open(app: AfterSales) -> None:
-    lined(app)
-    apply(app, "C1", t(days=3), kind="return_refund", lines="L1:1")
-    with refused(app, OpenCaseExistsError, "INV-line-open", "C1"):
-        apply(app, "C2", t(days=3, hours=1), kind="refund_only", lines="L2:1,L1:1")
+def test_second_case_on_an_open_line_refused_inv_line_open(desk: Desk) -> None:
+    lined(desk)
+    apply(desk, "C1", t(days=3), kind="return_refund", lines="L1:1")
+    with refused(desk, OpenCaseExistsError, "INV-line-open", "C1"):
+        apply(desk, "C2", t(days=3, hours=1), kind="refund_only", lines="L2:1,L1:1")
 
 
-def test_cases_on_different_lines_are_open_side_by_side(app: AfterSales) -> None:
-    lined(app)
-    apply(app, "C1", t(days=3), kind="return_refund", lines="L1:1")
-    apply(app, "C2", t(days=3, hours=1), kind="exchange", lines="L2:1")
-    refund_only(app, "C3", 4, lines="L3:2")
-    assert app.get_order("O1").line_cases == {"L1": "C1", "L2": "C2"}
-    assert event_types(app, "C3")[-1] == "Refunded"
+def test_cases_on_different_lines_are_open_side_by_side(desk: Desk) -> None:
+    lined(desk)
+    apply(desk, "C1", t(days=3), kind="return_refund", lines="L1:1")
+    apply(desk, "C2", t(days=3, hours=1), kind="exchange", lines="L2:1")
+    refund_only(desk, "C3", 4, lines="L3:2")
+    assert desk.get_order("O1").line_cases == {"L1": "C1", "L2": "C2"}
+    assert event_types(desk, "C3")[-1] == "Refunded"
 
 
-def test_whole_order_case_blocks_every_line_inv_line_open(app: AfterSales) -> None:
-    lined(app)
-    apply(app, "C1", t(days=3), kind="refund_only", amount="10.00")
-    with refused(app, OpenCaseExistsError, "INV-line-open", "C1"):
-        apply(app, "C2", t(days=3, hours=1), kind="refund_only", lines="L3:1")
+def test_whole_order_case_blocks_every_line_inv_line_open(desk: Desk) -> None:
+    lined(desk)
+    apply(desk, "C1", t(days=3), kind="refund_only", amount="10.00")
+    with refused(desk, OpenCaseExistsError, "INV-line-open", "C1"):
+        apply(desk, "C2", t(days=3, hours=1), kind="refund_only", lines="L3:1")
 
 
-def test_line_case_blocks_a_whole_order_case_inv_line_open(app: AfterSales) -> None:
-    lined(app)
-    apply(app, "C1", t(days=3), kind="refund_only", lines="L3:1")
-    with refused(app, OpenCaseExistsError, "INV-line-open", "C1"):
-        apply(app, "C2", t(days=3, hours=1), kind="refund_only", amount="10.00")
+def test_line_case_blocks_a_whole_order_case_inv_line_open(desk: Desk) -> None:
+    lined(desk)
+    apply(desk, "C1", t(days=3), kind="refund_only", lines="L3:1")
+    with refused(desk, OpenCaseExistsError, "INV-line-open", "C1"):
+        apply(desk, "C2", t(days=3, hours=1), kind="refund_only", amount="10.00")
 
 
-def test_rejected_line_case_cannot_escalate_over_a_whole_order_case(app: AfterSales) -> None:
+def test_rejected_line_case_cannot_escalate_over_a_whole_order_case(desk: Desk) -> None:
     """Escalating re-takes the case's lines; a whole-order case now holds them."""
-    lined(app)
-    apply(app, "C1", t(days=3), kind="refund_only", lines="L1:1")
-    app.execute("reject", case="C1", at=t(days=3, hours=1), reason="worn")
-    apply(app, "C2", t(days=3, hours=2), kind="refund_only", amount="10.00")
-    with refused(app, OpenCaseExistsError, "INV-line-open", "C2"):
-        app.execute("escalate", case="C1", at=t(days=3, hours=3))
+    lined(desk)
+    apply(desk, "C1", t(days=3), kind="refund_only", lines="L1:1")
+    desk.execute("reject", case="C1", at=t(days=3, hours=1), reason="worn")
+    apply(desk, "C2", t(days=3, hours=2), kind="refund_only", amount="10.00")
+    with refused(desk, OpenCaseExistsError, "INV-line-open", "C2"):
+        desk.execute("escalate", case="C1", at=t(days=3, hours=3))
 
 
-def test_quantity_beyond_what_is_left_refused_inv_line_qty(app: AfterSales) -> None:
+def test_quantity_beyond_what_is_left_refused_inv_line_qty(desk: Desk) -> None:
     """1 of 3 then 2 of 3 are refunded; a fourth is refused, on any amount."""
-    lined(app)
-    refund_only(app, "C1", 3, lines="L1:1")
-    refund_only(app, "C2", 4, lines="L1:2", amount="5.00")
-    with refused(app, RefundCapError, "INV-line-qty", "only 0"):
-        apply(app, "C3", t(days=5), kind="refund_only", lines="L1:1", amount="1.00")
-    assert app.get_order("O1").line_quantity == {"L1": 3}
+    lined(desk)
+    refund_only(desk, "C1", 3, lines="L1:1")
+    refund_only(desk, "C2", 4, lines="L1:2", amount="5.00")
+    with refused(desk, RefundCapError, "INV-line-qty", "only 0"):
+        apply(desk, "C3", t(days=5), kind="refund_only", lines="L1:1", amount="1.00")
+    assert desk.get_order("O1").line_quantity == {"L1": 3}
 
 
-def test_amount_above_the_named_quantities_refused_inv_line_cap(app: AfterSales) -> None:
-    lined(app)
-    with refused(app, RefundCapError, "INV-line-cap", "30.00"):
-        apply(app, "C1", t(days=3), kind="refund_only", lines="L1:1", amount="30.01")
+def test_amount_above_the_named_quantities_refused_inv_line_cap(desk: Desk) -> None:
+    lined(desk)
+    with refused(desk, RefundCapError, "INV-line-cap", "30.00"):
+        apply(desk, "C1", t(days=3), kind="refund_only", lines="L1:1", amount="30.01")
 
 
-def test_proposal_above_the_line_cap_refused_inv_line_cap(app: AfterSales) -> None:
-    lined(app)
-    apply(app, "C1", t(days=3), kind="return_refund", lines="L2:1", amount="20.00")
-    with refused(app, RefundCapError, "INV-line-cap", "25.00"):
-        app.execute("propose", case="C1", at=t(days=3, hours=1), kind="refund_only",
+def test_proposal_above_the_line_cap_refused_inv_line_cap(desk: Desk) -> None:
+    lined(desk)
+    apply(desk, "C1", t(days=3), kind="return_refund", lines="L2:1", amount="20.00")
+    with refused(desk, RefundCapError, "INV-line-cap", "25.00"):
+        desk.execute("propose", case="C1", at=t(days=3, hours=1), kind="refund_only",
                     amount="25.01")  # fmt: skip
-    app.execute("propose", case="C1", at=t(days=3, hours=2), kind="refund_only", amount="12.00")
-    app.execute("accept_proposal", case="C1", at=t(days=3, hours=3))
-    assert refunded(app, "C1").lines[0]["amount"] == Decimal("12.00")
+    desk.execute("propose", case="C1", at=t(days=3, hours=2), kind="refund_only", amount="12.00")
+    desk.execute("accept_proposal", case="C1", at=t(days=3, hours=3))
+    assert refunded(desk, "C1").lines[0]["amount"] == Decimal("12.00")
 
 
-def test_order_total_cap_still_holds_with_lines_inv_cap(app: AfterSales) -> None:
+def test_order_total_cap_still_holds_with_lines_inv_cap(desk: Desk) -> None:
     """A whole-order refund of 120.00 leaves 10.00: a line case asks at most that."""
-    lined(app)
-    refund_only(app, "C1", 3, amount="120.00")
-    case = apply(app, "C2", t(days=4), kind="refund_only", lines="L1:1")
+    lined(desk)
+    refund_only(desk, "C1", 3, amount="120.00")
+    case = apply(desk, "C2", t(days=4), kind="refund_only", lines="L1:1")
     assert case.amount == Decimal("10.00")
-    app.execute("withdraw", case="C2", at=t(days=4, hours=1))
-    with refused(app, RefundCapError, "INV-cap", "10.00"):
-        apply(app, "C3", t(days=5), kind="refund_only", lines="L1:1", amount="10.01")
+    desk.execute("withdraw", case="C2", at=t(days=4, hours=1))
+    with refused(desk, RefundCapError, "INV-cap", "10.00"):
+        apply(desk, "C3", t(days=5), kind="refund_only", lines="L1:1", amount="10.01")
 
 
-def test_unknown_line_refused_naming_the_lines(app: AfterSales) -> None:
-    lined(app)
-    with refused(app, AfterSalesError, "no line L9", "L1, L2, L3"):
-        apply(app, "C1", t(days=3), kind="refund_only", lines="L9:1")
+def test_unknown_line_refused_naming_the_lines(desk: Desk) -> None:
+    lined(desk)
+    with refused(desk, AfterSalesError, "no line L9", "L1, L2, L3"):
+        apply(desk, "C1", t(days=3), kind="refund_only", lines="L9:1")
 
 
 def test_lines_text_is_parsed_and_bad_text_refused() -> None:
@@ -197,7 +200,7 @@ def test_lines_text_is_parsed_and_bad_text_refused() -> None:
 
 
 def test_v1_refund_events_upcast_to_no_fee_and_no_lines() -> None:
-    """Stored before issue 7: no fee and no lines keys; they load as zero and ()."""
+    """Stored before lines and fees existed: no fee and no lines keys; they load as zero and ()."""
     state: dict[str, Any] = {"amount": Decimal("9.90")}
     ev.Refunded.upcast_v1_v2(state)
     assert state == {"amount": Decimal("9.90"), "fee": Decimal("0.00"), "lines": ()}

@@ -1,4 +1,4 @@
-"""Refund cap race (issue 6, INV-cap): refunds on one order never add up to
+"""Refund cap race (INV-cap): refunds on one order never add up to
 more than the order amount, however many partial refunds race for it.
 
 50 threads each want a partial refund on one 100.00 CNY order; their asks

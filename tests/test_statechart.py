@@ -4,22 +4,28 @@ Given the one transition table, then: every state is reachable from
 ``requested``, no state is a trap, a final state is reachable from every
 state (also per kind, through the runtime ``destination()``), the table
 covers every command and deadline action, and the machine is one shared
-object that never attaches to a case.
+object that never attaches to a case. A malformed table is refused when its
+machine is built; what a refusal offers instead are commands people send.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import pytest
 import transitions.core
 
 from aftersales_es.app.commands import COMMANDS
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain import statechart
+from aftersales_es.domain.errors import StatechartError
+from aftersales_es.domain.machines import checked_machine
 from aftersales_es.domain.statechart import (
     ACTORS,
+    AUTOMATIC,
     DEADLINE_ACTIONS,
+    GOODS_STATES,
+    GOODS_TERMINAL,
     GOODS_TRANSITIONS,
     KINDS,
     MACHINE,
@@ -28,9 +34,13 @@ from aftersales_es.domain.statechart import (
     STATES,
     TERMINAL,
     TRANSITIONS,
+    Transition,
+    commands_from,
     destination,
+    transitions_from,
 )
 
+from .desk import Desk
 from .helpers import order, t
 
 Edges = Iterable[tuple[str, str]]
@@ -143,13 +153,12 @@ def test_machine_is_one_shared_table_no_case_attached(
         real_init(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(transitions.core.Machine, "__init__", counting_init)
-    app = AfterSales("memory")
-    order(app)
-    app.execute("apply", case="C1", order="O1", at=t(days=3), kind="exchange", reason="damaged")
-    app.execute("approve", case="C1", at=t(days=3, hours=1))
-    app.execute("ship_back", case="C1", at=t(days=4), carrier="SF", tracking_number="SF1")
-    case = app.get_case("C1")
-    app.close()
+    desk = Desk()
+    order(desk)
+    desk.execute("apply", case="C1", order="O1", at=t(days=3), kind="exchange", reason="damaged")
+    desk.execute("approve", case="C1", at=t(days=3, hours=1))
+    desk.execute("ship_back", case="C1", at=t(days=4), carrier="SF", tracking_number="SF1")
+    case = desk.get_case("C1")
 
     assert built == [], "a Machine was built while running a case"
     assert statechart.MACHINE is MACHINE and MACHINE.models == []
@@ -158,3 +167,72 @@ def test_machine_is_one_shared_table_no_case_attached(
     assert not {"trigger", "machine", "get_triggers"} & names
     assert not [n for n in names if n.startswith(("may_", "to_", "is_"))]
     assert not [v for v in vars(case).values() if type(v).__module__.startswith("transitions")]
+
+
+def row(trigger: str, source: str, dest: str, actors: str = "buyer") -> Transition:
+    return Transition(trigger, source, dest, tuple(actors.split(",")))
+
+
+GOOD = (row("go", "a", "b"), row("stop", "b", "z"))
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ((*GOOD, row("go", "a", "nowhere")), "unknown state 'nowhere'"),
+        ((*GOOD, row("go", "a", "b", "robot")), "unknown actor"),
+        ((row("stop", "a", "z"),), "unreachable from a: b"),
+        ((row("go", "a", "b"), row("stop", "a", "z")), "trap states (no way out): b"),
+        (
+            (*GOOD, row("go", "a", "c"), row("loop", "c", "d"), row("back", "d", "c")),
+            "no final state reachable from: c, d",
+        ),
+        ((*GOOD, row("again", "z", "a")), "final states with a way out: z"),
+    ],
+    ids=["unknown-state", "unknown-actor", "unreachable", "trap", "no-final", "final-leaves"],
+)
+def test_malformed_table_refused_when_built(table: tuple[Transition, ...], problem: str) -> None:
+    states = ("a", "b", "c", "d", "z") if any(t.dest == "d" for t in table) else ("a", "b", "z")
+    with pytest.raises(StatechartError, match=re.escape(problem)):
+        checked_machine(states, table, "a", frozenset({"z"}), ACTORS)
+
+
+def test_well_formed_table_builds_a_machine_keeping_its_rows() -> None:
+    machine = checked_machine(("a", "b", "z"), GOOD, "a", frozenset({"z"}), ACTORS)
+    assert [t.dest for t in machine.get_transitions("go", "a")] == ["b"]
+
+
+def test_goods_table_is_checked_like_the_case_table() -> None:
+    assert {t.source for t in transitions_from("held", "goods")} == {"held"}
+    assert set(GOODS_STATES) - GOODS_TERMINAL == {"held"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_commands_offered_are_ones_people_send_never_automatic(kind: str) -> None:
+    automatic = {t.trigger for t in TRANSITIONS if t.actors == ("system",)}
+    for state in STATES:
+        offered = {c.split(" ")[0] for c in commands_from(state, kind)}
+        assert not offered & automatic, (state, offered & automatic)
+        assert offered <= set(COMMANDS)
+        for name in offered:  # each is possible for the kind, by a person
+            assert any(
+                destination(name, state, kind, who, plan, outcome)
+                for who in ("buyer", "seller", "platform")
+                for plan in (None, *{p for ps in PLAN_GUARDS.values() for p in ps})
+                for outcome in (None, *OUTCOME_GUARDS)
+            ), (state, name)
+
+
+def test_every_deadline_action_says_what_the_system_does() -> None:
+    assert set(DEADLINE_ACTIONS) | {"scrap_goods"} <= set(AUTOMATIC)
+
+
+def test_admits_is_the_one_reading_of_a_guard() -> None:
+    approve_refund, approve_goods = (t for t in TRANSITIONS if t.trigger == "approve")
+    assert approve_refund.admits("refund_only", "seller")
+    assert not approve_refund.admits("refund_only", "buyer")
+    assert approve_goods.admits("repair", "seller") and not approve_goods.admits("repair", "buyer")
+    offline = next(t for t in TRANSITIONS if t.guard == "plan_offline")
+    assert offline.admits("exchange", "buyer", plan="offline")
+    assert not offline.admits("cancel_undelivered", "buyer", plan="offline")
+    assert not offline.possible_for("cancel_undelivered")

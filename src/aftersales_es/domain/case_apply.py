@@ -6,6 +6,7 @@ it records nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -66,6 +67,10 @@ def application(
     }
 
 
+#: Builds the refusal of the application (raised by the caller).
+Refuse = Callable[[type[CommandRefusedError], str, str], CommandRefusedError]
+
+
 def check_application(
     case_id: str,
     order: Order,
@@ -93,47 +98,56 @@ def check_application(
         raise refuse(WindowClosedError, "order", f"applied before payment ({order.paid_at})")
     if order.last_case_at is not None and at < order.last_case_at:
         # Another case already recorded something later on this order.
-        raise refuse(
-            WindowClosedError,
-            "time",
-            f"at {at.isoformat()} is before the last case event on order {order.order_id} "
-            f"({order.last_case_at.isoformat()})",
+        last = order.last_case_at.isoformat()
+        why = (
+            f"at {at.isoformat()} is before the last case event on order {order.order_id} ({last})"
         )
+        raise refuse(WindowClosedError, "time", why)
     named = [part["line"] for part in lines or []]
     blocked = order.blocking(named)
     if blocked is not None:
         what = f"line(s) {', '.join(named)} of order" if named else "order"
-        raise refuse(
-            OpenCaseExistsError,
-            blocked[0],
-            f"{what} {order.order_id} already has open case {blocked[1]}",
-        )
+        why = f"{what} {order.order_id} already has open case {blocked[1]}"
+        raise refuse(OpenCaseExistsError, blocked[0], why)
+    asked = _asked(refuse, order, kind, amount, lines)
+    _check_window(refuse, order, rules, at, kind)
+    return asked
+
+
+def _asked(
+    refuse: Refuse,
+    order: Order,
+    kind: str,
+    amount: Decimal | None,
+    lines: list[dict[str, Any]] | None,
+) -> Decimal:
+    """The amount asked: none for an exchange or repair, else within what is left (INV-cap)."""
     if lines:
         amount = _check_lines(refuse, order, kind, amount, lines)
     if kind in REPLACEMENT_KINDS:
         if amount is not None and amount != 0:
-            raise refuse(
-                NotAllowedError,
-                "apply",
-                f"an exchange or repair ({kind}) asks for no refund (amount 0)",
-            )
+            why = f"an exchange or repair ({kind}) asks for no refund (amount 0)"
+            raise refuse(NotAllowedError, "apply", why)
         amount = zero(order.currency)
     else:
         if order.remaining <= 0:
-            raise refuse(
-                RefundCapError, "INV-cap", f"order {order.order_id} is already fully refunded"
-            )
+            why = f"order {order.order_id} is already fully refunded"
+            raise refuse(RefundCapError, "INV-cap", why)
         if amount is None:
             amount = order.remaining
         elif amount == 0:
             raise refuse(NotAllowedError, "apply", f"a {kind} case asks for an amount above 0")
     if amount > order.remaining:
-        raise refuse(
-            RefundCapError,
-            "INV-cap",
+        why = (
             f"asks {fmt(amount)} but only {fmt(order.remaining)} {order.currency} of order "
-            f"{order.order_id} is left to refund",
+            f"{order.order_id} is left to refund"
         )
+        raise refuse(RefundCapError, "INV-cap", why)
+    return amount
+
+
+def _check_window(refuse: Refuse, order: Order, rules: RuleSet, at: datetime, kind: str) -> None:
+    """KS-10, KM-2: goods come back within the validity period; KM-1: when a cancel is allowed."""
     s = rules.settings
     if kind in GOODS_KINDS:
         validity = s.after_sales_validity
@@ -141,25 +155,20 @@ def check_application(
             raise refuse(NotAllowedError, validity.rule, "the goods have not been delivered")
         ends = later(order.delivered_at, validity.value)
         if at > ends:
-            raise refuse(
-                WindowClosedError, validity.rule, f"after-sales validity ended {ends.isoformat()}"
-            )
+            why = f"after-sales validity ended {ends.isoformat()}"
+            raise refuse(WindowClosedError, validity.rule, why)
     if kind in CANCEL_KINDS:
         cancel = s.cancel_shipped_after
         if order.delivered(at):
             raise refuse(NotAllowedError, cancel.rule, "the goods were received")
         opens = later(order.paid_at, cancel.value)
         if order.shipped(at) and at < opens:
-            raise refuse(
-                WindowClosedError,
-                cancel.rule,
-                f"a shipped order may be cancelled only from {opens.isoformat()}",
-            )
-    return amount
+            why = f"a shipped order may be cancelled only from {opens.isoformat()}"
+            raise refuse(WindowClosedError, cancel.rule, why)
 
 
 def _check_lines(
-    refuse: Any, order: Order, kind: str, amount: Decimal | None, lines: list[dict[str, Any]]
+    refuse: Refuse, order: Order, kind: str, amount: Decimal | None, lines: list[dict[str, Any]]
 ) -> Decimal | None:
     """The named lines exist, once each, with quantities left; the amount
     within what they may refund (INV-line-qty, INV-line-cap). Returns the amount
