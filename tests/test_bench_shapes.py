@@ -1,14 +1,17 @@
-"""The benchmark suite (issue 5) runs and reports complete rows.
+"""The benchmark suite runs and reports complete, consistent rows.
 
 Shapes only, at tiny sizes: every workload returns rows naming ours, the
-baseline, a ratio and a target where it has one. Timings are never asserted
-(the figures come from ``make bench`` on a quiet machine).
+baseline, a ratio and a target where it has one, and each row's verdict is
+what its own figures say (the ratio is ours / baseline, or the median of its
+side-by-side ratios; passed is the ratio against the target). Timings are
+never asserted (the figures come from ``make bench`` on a quiet machine).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -28,9 +31,15 @@ def assert_row_shape(row: Row, *, targeted: bool) -> None:
     assert math.isfinite(row.ours) and row.ours > 0
     assert row.baseline is not None and math.isfinite(row.baseline) and row.baseline > 0
     assert row.ratio is not None and math.isfinite(row.ratio)
+    expected = statistics.median(row.ratios) if row.ratios else row.ours / row.baseline
+    assert row.ratio == pytest.approx(expected)
     if targeted:
         assert row.op in (">=", "<=") and row.target is not None
-        assert row.passed in (True, False)
+        # The verdict must follow from the row's own figures, whichever way it went.
+        holds = row.ratio >= row.target if row.op == ">=" else row.ratio <= row.target
+        assert row.passed is holds
+    else:
+        assert row.passed is None and row.target is None
     d = row.as_dict()
     assert {"workload", "metric", "ours", "baseline", "ratio", "target", "passed"} <= set(d)
     json.dumps(d)  # results.json must be able to hold it
@@ -76,6 +85,22 @@ def test_main_quick_only_writes_results_json_without_judging_timings(
     assert data["mode"] == "quick" and data["errors"] == {}
     assert [r["workload"] for r in data["rows"]] == ["2 load case"] * 3
     assert all(r["ratio"] is not None for r in data["rows"])
+
+
+@pytest.mark.parametrize(
+    ("op", "target", "ours", "baseline", "passed"),
+    [(">=", 0.5, 4.0, 10.0, False), (">=", 0.5, 6.0, 10.0, True),
+     ("<=", 2.0, 30.0, 10.0, False), ("<=", 2.0, 15.0, 10.0, True),
+     ("", None, 1.0, 10.0, None)],
+)  # fmt: skip
+def test_row_verdict_follows_ratio_and_target(
+    op: str, target: float | None, ours: float, baseline: float, passed: bool | None
+) -> None:
+    """Given a row's figures, its ratio and verdict are computed, and can say it failed."""
+    row = Row("w", "m", "u", ours, baseline, "b", op, target)
+    assert row.ratio == pytest.approx(ours / baseline)
+    assert row.passed is passed
+    assert row.as_dict()["passed"] is passed
 
 
 def test_main_unknown_workload_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

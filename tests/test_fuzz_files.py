@@ -1,7 +1,7 @@
-"""Fuzzed scenario and rule-set files (issue 6): malformed, truncated or
-wrongly typed files always give a clear error (an :class:`AfterSalesError`
-naming the file and the key; ``error: ...`` and exit code 2 from the CLI),
-never a traceback.
+"""Fuzzed scenario and rule-set files: malformed, truncated or wrongly typed
+files always give a clear error (an :class:`AfterSalesError` naming the file
+and the key; ``error: ...`` and exit code 2 from the CLI), never a traceback,
+and a file that cannot be valid is never accepted.
 
 Hypothesis writes: random YAML/JSON structures and random text or bytes;
 truncations of every shipped scenario and rule-set file; and the shipped files
@@ -9,6 +9,13 @@ with one value anywhere replaced by a value of another type. Each goes
 through :func:`simulate.load_scenario` / :func:`ruleload.load_ruleset`, and what
 loads is also run (a scenario on a fresh store; a rule set under a small
 scenario). A few files go through the real ``aftersales simulate FILE``.
+
+Whether a file can be valid is judged apart from the loaders, from the file's
+data alone (:func:`why_bad_scenario`, :func:`why_bad_ruleset`: not YAML, not
+a mapping, a required key missing, an unknown key, ...): such a file must be
+refused, and the test fails if it is accepted. Other mutants may be valid
+(a note replaced by another text): either outcome is fine for them, but no
+traceback.
 
 Durations beyond the calendar and deeply nested files are pinned
 by the tests at the end.
@@ -117,14 +124,81 @@ def dumped(data: Any, as_json: bool) -> str:
     return json.dumps(data, default=str) if as_json else yaml.safe_dump(data, allow_unicode=True)
 
 
-def outcome(what: str, attempt: Any) -> None:
-    """Run ``attempt``; an AfterSalesError is a clean refusal, anything else fails."""
+SCENARIO_KEYS = {"platform", "settings", "orders", "steps", "until"}
+RULESET_REQUIRED = {"name", "version", "currency", "kinds", "deadlines", "settings"}
+RULESET_KEYS = RULESET_REQUIRED | {"title", "source"}
+#: Written out here, not imported: the check must not trust the models it checks.
+SETTINGS_REQUIRED = {
+    "express_refund", "express_refund_paid_within", "express_refund_amount_below",
+    "after_sales_validity", "evidence_window", "exchange_repair_must_be_supported",
+    "cancel_shipped_after", "undelivered_loss_borne_by_seller", "warehouse_returns",
+    "warehouse_return_reasons", "return_processing_fee", "goods_scrap_after",
+    "no_reply_deduction",
+}  # fmt: skip
+KINDS = {"refund_only", "return_refund", "exchange", "repair", "cancel_undelivered"}
+
+
+def file_data(path: Path) -> tuple[bool, Any]:
+    """(parsed, data) of a YAML or JSON file, read without the project's loaders."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        return True, json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (UnicodeDecodeError, ValueError, yaml.YAMLError, RecursionError):
+        return False, None
+
+
+def why_bad_scenario(path: Path) -> str | None:
+    """Why no scenario loader may accept ``path``; None when it may be valid."""
+    parsed, data = file_data(path)
+    if not parsed:
+        return "not YAML/JSON"
+    if not isinstance(data, dict):
+        return "not a mapping"
+    if unknown := set(data) - SCENARIO_KEYS:
+        return f"unknown keys {sorted(map(str, unknown))}"
+    platform = data.get("platform")
+    if not isinstance(platform, str) or not platform.strip():
+        return "no platform"
+    for key, kind in (("settings", dict), ("orders", list), ("steps", list)):
+        if key in data and not isinstance(data[key], kind):
+            return f"{key} is not a {kind.__name__}"
+    return None
+
+
+def why_bad_ruleset(path: Path) -> str | None:
+    """Why no rule-set loader may accept ``path``; None when it may be valid."""
+    parsed, data = file_data(path)
+    if not parsed:
+        return "not YAML/JSON"
+    if not isinstance(data, dict):
+        return "not a mapping"
+    if missing := RULESET_REQUIRED - set(data):
+        return f"missing {sorted(missing)}"
+    if unknown := set(data) - RULESET_KEYS:
+        return f"unknown keys {sorted(map(str, unknown))}"
+    settings = data["settings"]
+    if not isinstance(settings, dict) or SETTINGS_REQUIRED - set(settings):
+        return "settings missing"
+    if any(not isinstance(v, dict) or not {"value", "rule"} <= set(v) for v in settings.values()):
+        return "a setting without value and rule"
+    kinds = data["kinds"]
+    if not isinstance(kinds, list) or not kinds or not set(map(str, kinds)) <= KINDS:
+        return "kinds not a list of case kinds"
+    if not isinstance(data["deadlines"], list):
+        return "deadlines not a list"
+    return None
+
+
+def outcome(what: str, attempt: Any, bad: str | None = None) -> None:
+    """Run ``attempt``: an AfterSalesError is a clean refusal, anything else fails,
+    and so does accepting a file that is ``bad`` (why it cannot be valid)."""
     try:
         attempt()
     except AfterSalesError as exc:
         assert str(exc).strip(), "an error without a message"
         TALLY[f"{what}: clean error"] = TALLY.get(f"{what}: clean error", 0) + 1
     else:
+        assert bad is None, f"{what}: accepted a file that cannot be valid ({bad})"
         TALLY[f"{what}: accepted"] = TALLY.get(f"{what}: accepted", 0) + 1
 
 
@@ -139,7 +213,7 @@ def test_random_structures_as_scenarios_give_clean_errors(
     workdir: Path, data: Any, as_json: bool
 ) -> None:
     path = write(workdir, "random.json" if as_json else "random.yaml", dumped(data, as_json))
-    outcome("scenario random", lambda: scenario_attempt(path))
+    outcome("scenario random", lambda: scenario_attempt(path), why_bad_scenario(path))
 
 
 @FUZZ
@@ -148,7 +222,7 @@ def test_random_text_or_bytes_as_scenarios_give_clean_errors(
     workdir: Path, text: str | bytes
 ) -> None:
     path = write(workdir, "text.yaml", text)
-    outcome("scenario text", lambda: scenario_attempt(path))
+    outcome("scenario text", lambda: scenario_attempt(path), why_bad_scenario(path))
 
 
 @FUZZ
@@ -158,7 +232,7 @@ def test_truncated_shipped_scenarios_give_clean_errors(
 ) -> None:
     text = shipped("scenarios", name)
     path = write(workdir, f"cut-{name}", text[: int(len(text) * cut)])
-    outcome("scenario truncated", lambda: scenario_attempt(path))
+    outcome("scenario truncated", lambda: scenario_attempt(path), why_bad_scenario(path))
 
 
 @FUZZ
@@ -170,7 +244,7 @@ def test_shipped_scenarios_with_a_wrong_value_give_clean_errors(
     where = data.draw(st.sampled_from(list(leaves_and_nodes(original))))
     mutant = replaced(original, where, value)
     path = write(workdir, "mutant.json" if as_json else "mutant.yaml", dumped(mutant, as_json))
-    outcome("scenario wrong value", lambda: scenario_attempt(path))
+    outcome("scenario wrong value", lambda: scenario_attempt(path), why_bad_scenario(path))
 
 
 # ------------------------------------------------------------------ rule sets
@@ -201,7 +275,7 @@ def test_random_structures_as_rule_sets_give_clean_errors(
     workdir: Path, data: Any, as_json: bool
 ) -> None:
     path = write(workdir, "rules.json" if as_json else "rules.yaml", dumped(data, as_json))
-    outcome("rule set random", lambda: ruleset_attempt(workdir, path))
+    outcome("rule set random", lambda: ruleset_attempt(workdir, path), why_bad_ruleset(path))
 
 
 @FUZZ
@@ -211,7 +285,7 @@ def test_truncated_shipped_rule_sets_give_clean_errors(
 ) -> None:
     text = shipped("rulesets", name)
     path = write(workdir, f"cut-{name}", text[: int(len(text) * cut)])
-    outcome("rule set truncated", lambda: ruleset_attempt(workdir, path))
+    outcome("rule set truncated", lambda: ruleset_attempt(workdir, path), why_bad_ruleset(path))
 
 
 @FUZZ
@@ -224,7 +298,8 @@ def test_shipped_rule_sets_with_a_wrong_value_give_clean_errors(
     mutant = replaced(original, where, value)
     path = write(workdir, "mutant-rules.json" if as_json else "mutant-rules.yaml",
                  dumped(mutant, as_json))  # fmt: skip
-    outcome("rule set wrong value", lambda: ruleset_attempt(workdir, path))
+    bad = why_bad_ruleset(path)
+    outcome("rule set wrong value", lambda: ruleset_attempt(workdir, path), bad)
 
 
 # ------------------------------------------------------------------------ CLI
@@ -277,3 +352,21 @@ def test_scenario_overriding_a_window_beyond_the_calendar_gives_a_clean_error(
 def test_ruleset_nested_too_deeply_gives_a_clean_error(workdir: Path) -> None:
     with pytest.raises(AfterSalesError):
         load_ruleset(write(workdir, "deep-rules.yaml", "[" * 1000 + "]" * 1000))
+
+
+# ------------------------------------------------------------ the check itself
+def test_accepting_a_file_that_cannot_be_valid_fails_the_check(workdir: Path) -> None:
+    """The check above can fail: a loader that accepted anything would be caught."""
+    path = write(workdir, "no-platform.yaml", "steps: []\n")
+    assert why_bad_scenario(path) == "no platform"
+    with pytest.raises(AssertionError, match="accepted a file that cannot be valid"):
+        outcome("demo", lambda: None, why_bad_scenario(path))
+
+
+@pytest.mark.parametrize("folder", ["scenarios", "rulesets"])
+def test_shipped_files_are_not_judged_bad(folder: str) -> None:
+    """The judge is not so strict that it calls every file bad."""
+    judge = why_bad_scenario if folder == "scenarios" else why_bad_ruleset
+    names = SCENARIOS if folder == "scenarios" else RULESETS
+    for name in names:
+        assert judge(Path(str(PACKAGE / folder / name))) is None, name
