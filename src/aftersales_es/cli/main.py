@@ -22,7 +22,13 @@ from aftersales_es.app.commands import COMMANDS
 from aftersales_es.domain.errors import AfterSalesError, InvalidInputError
 from aftersales_es.readmodels.queries import CASE_COLUMNS
 
-PLUGINS = ("aftersales_es.cli.audit", "aftersales_es.cli.ops", "aftersales_es.cli.rules")
+PLUGINS = (
+    "aftersales_es.cli.audit",
+    "aftersales_es.cli.ops",
+    "aftersales_es.cli.rules",
+    "aftersales_es.cli.tokens",
+    "aftersales_es.cli.serve",
+)
 Handler = Callable[[argparse.Namespace], int]
 COMMAND_HELP = {
     "apply": "buyer: apply for after-sales on an order",

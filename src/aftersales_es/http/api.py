@@ -1,0 +1,233 @@
+"""The JSON API: commands, orders, reads, ledger, audit (see :func:`create_app`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, create_model
+
+from aftersales_es.app import access
+from aftersales_es.app import commands as cmds
+from aftersales_es.app.access import Principal
+from aftersales_es.audit import history as hist
+from aftersales_es.http import listing
+from aftersales_es.http.auth import principal, service
+from aftersales_es.http.problems import Problem
+from aftersales_es.http.service import Service, etag, run_command
+from aftersales_es.readmodels import ledger
+from aftersales_es.readmodels.views import plain
+
+router = APIRouter()
+Who = Annotated[Principal, Depends(principal)]
+Svc = Annotated[Service, Depends(service)]
+KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
+MatchHeader = Annotated[str | None, Header(alias="If-Match")]
+_ENGINE_FIELDS = ("name", "case", "at", "idempotency_key")
+
+
+def _body_model(cls: type[cmds.Command]) -> type[BaseModel]:
+    """The request body of a command: its own fields, ``at`` optional (default: now)."""
+    fields: dict[str, Any] = {
+        n: (f.annotation, f) for n, f in cls.model_fields.items() if n not in _ENGINE_FIELDS
+    }
+    fields["at"] = (cmds.Instant | None, None)
+    model: type[BaseModel] = create_model(
+        f"{cls.__name__}Body",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=cls.__doc__,
+        **fields,
+    )
+    return model
+
+
+def case_view(svc: Service, who: Principal, case: Any) -> dict[str, Any]:
+    """A case as the API returns it: its state, deadlines and the principal's next commands."""
+    view = hist.state_view(case)
+    view["allowed"] = [n.command for n in access.allowed_for(who, case)]
+    return view
+
+
+def _command_route(name: str, cls: type[cmds.Command]) -> None:
+    Body = _body_model(cls)
+
+    def send(
+        case_id: str,
+        body: Body,  # type: ignore[valid-type]
+        response: Response,
+        who: Who,
+        svc: Svc,
+        idempotency_key: KeyHeader = None,
+        if_match: MatchHeader = None,
+    ) -> dict[str, Any]:
+        data = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+        case = run_command(svc, who, case_id, name, data, key=idempotency_key, if_match=if_match)
+        response.headers["ETag"] = etag(case)
+        return case_view(svc, who, case)
+
+    # The body model is local: give FastAPI the class, not its postponed name.
+    send.__annotations__["body"] = Body
+    send.__doc__ = f"Send `{name}` to the case. {cls.__doc__ or ''}".strip()
+    router.add_api_route(
+        f"/cases/{{case_id}}/{name}",
+        send,
+        methods=["POST"],
+        name=name,
+        summary=name,
+        tags=["commands"],
+    )
+
+
+for _name, _cls in cmds.COMMANDS.items():
+    _command_route(_name, _cls)
+
+
+@router.post("/orders", status_code=201, tags=["orders"])
+def register_order(order: cmds.RegisterOrder, who: Who, svc: Svc) -> dict[str, Any]:
+    """Register an order (platform and admin)."""
+    access.authorize_order(who)
+    o = svc.app.register_order(order)
+    return {"order_id": o.order_id, "seller": o.seller_id, "buyer": o.buyer_id}
+
+
+@router.get("/whoami", tags=["reads"])
+def whoami(who: Who) -> dict[str, Any]:
+    """The role and party of the token."""
+    return {"role": who.role, "seller": who.seller, "buyer": who.buyer, "name": who.name}
+
+
+@router.get("/cases", tags=["reads"])
+def list_cases(
+    who: Who,
+    svc: Svc,
+    state: str | None = None,
+    platform: str | None = None,
+    seller: str | None = None,
+    due_before: datetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """Cases the principal may see, by case id, ``limit`` at a time (``cursor``: the
+    ``next_cursor`` of the previous page)."""
+    f = listing.Filters(state, platform, seller, due_before)
+    rows, nxt = listing.page(svc, who, f, cursor, limit)
+    return {"items": rows, "next_cursor": nxt}
+
+
+@router.get("/cases/{case_id}", tags=["reads"])
+def get_case(case_id: str, response: Response, who: Who, svc: Svc) -> dict[str, Any]:
+    """The case now, with its ETag (the version, for ``If-Match``)."""
+    case = svc.visible_case(who, case_id)
+    response.headers["ETag"] = etag(case)
+    return case_view(svc, who, case)
+
+
+@router.get("/cases/{case_id}/history", tags=["reads"])
+def get_history(
+    case_id: str,
+    who: Who,
+    svc: Svc,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
+    """The case's timeline, now or as it stood at ``version`` or at ``as_of``."""
+    svc.visible_case(who, case_id)
+    return hist.history(svc.app, case_id, version=version, as_of=as_of)
+
+
+@router.get("/cases/{case_id}/next", tags=["reads"])
+def get_next(case_id: str, who: Who, svc: Svc) -> dict[str, Any]:
+    """The commands the principal may send now, who else may act, and the
+    deadline that acts if nobody does."""
+    case = svc.visible_case(who, case_id)
+    pending = case.pending_deadline
+    return {
+        "case": case_id,
+        "state": case.state,
+        "version": case.version,
+        "allowed": [vars_(n) for n in access.allowed_for(who, case)],
+        "all": [vars_(n) for n in access.next_commands(case)],
+        "deadline": None if pending is None else plain(pending.as_dict()),
+    }
+
+
+def vars_(n: access.NextCommand) -> dict[str, str]:
+    return {"command": n.command, "actor": n.actor, "dest": n.dest}
+
+
+def _seller_scope(who: Principal, seller: str | None) -> str | None:
+    if who.role == "seller":
+        if seller not in (None, who.seller):
+            raise Problem(404, "not-found", "Not found", f"seller {seller!r} not found")
+        return who.seller
+    if not who.reads_all:
+        raise Problem(403, "forbidden", "Forbidden", f"role {who.role} has no ledger")
+    return seller
+
+
+@router.get("/deductions", tags=["ledger"])
+def deductions(
+    who: Who,
+    svc: Svc,
+    seller: str | None = None,
+    reason: str | None = None,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+) -> Any:
+    """The deduction ledger with totals (a seller sees its own)."""
+    seller = _seller_scope(who, seller)
+    return plain(ledger.report(svc.app, seller=seller, start=start, end=end, reason=reason))
+
+
+@router.get("/sellers/{seller}/settlement", tags=["ledger"])
+def settlement(
+    seller: str,
+    who: Who,
+    svc: Svc,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+) -> Any:
+    """What a seller owes for a period: deductions per reason and per currency."""
+    _seller_scope(who, seller)
+    data = ledger.report(svc.app, seller=seller, start=start, end=end)
+    return plain(
+        {
+            "seller": seller,
+            "from": start,
+            "to": end,
+            "by_reason": [{k: v for k, v in t.items() if k != "seller_id"} for t in data["totals"]],
+            "deducted": data["by_currency"],
+        }
+    )
+
+
+def _reads_all(who: Principal) -> None:
+    if not who.reads_all:
+        raise Problem(403, "forbidden", "Forbidden", f"role {who.role} cannot run the audit")
+
+
+@router.get("/audit", tags=["audit"])
+def run_audit(who: Who, svc: Svc) -> dict[str, Any]:
+    """Re-derive every case and the ledger from the events and compare."""
+    from aftersales_es.audit.check import audit
+
+    _reads_all(who)
+    return audit(svc.app).as_dict()
+
+
+@router.get("/verify", tags=["audit"])
+def run_verify(who: Who, svc: Svc, case: Annotated[list[str] | None, Query()] = None) -> Any:
+    """Recompute the hash chains (all cases, or ``case=``) and list findings."""
+    from dataclasses import asdict
+
+    from aftersales_es.audit.chain import verify
+
+    _reads_all(who)
+    result = verify(svc.app, case or [])
+    return {
+        "cases": result.cases,
+        "events": result.events,
+        "findings": [asdict(f) for f in result.findings],
+        "ok": not result.findings,
+    }

@@ -1,0 +1,58 @@
+"""The ASGI application: :func:`create_app` wires the API, the feed and the console."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from aftersales_es.app.service import AfterSales
+from aftersales_es.app.tokens import Tokens
+from aftersales_es.http import api, console, feed, problems
+from aftersales_es.http.limits import Limits
+from aftersales_es.http.service import Service
+
+HERE = Path(__file__).parent
+#: Largest request body accepted (a command or an order with its lines).
+MAX_BODY = 256 * 1024
+#: Longest a request may take before it is answered 503.
+TIMEOUT = 30.0
+
+
+def create_app(
+    store: str | os.PathLike[str] | None = None,
+    *,
+    app: AfterSales | None = None,
+    settings: Mapping[str, Any] | None = None,
+    max_body: int = MAX_BODY,
+    timeout: float = TIMEOUT,
+) -> Any:
+    """The service on ``store`` (or on an open application ``app``), as an ASGI app.
+
+    OpenAPI is at ``/openapi.json``, the interactive docs at ``/docs`` (their
+    page loads Swagger UI from a CDN; the console loads nothing from outside).
+    """
+    engine = app or AfterSales(store, settings=settings)
+    fast = FastAPI(
+        title="aftersales_es",
+        summary="After-sales cases as event-sourced aggregates",
+        version="0.1.0",
+        redoc_url=None,
+    )
+    fast.state.service = Service(engine, Tokens(engine.sql))
+    problems.install(fast, html=console.error_page)
+    fast.include_router(api.router)
+    fast.include_router(feed.router)
+    fast.include_router(console.router)
+    fast.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @fast.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/console/cases", status_code=303)
+
+    return Limits(fast, max_body=max_body, timeout=timeout, streams=("/events",))

@@ -1,0 +1,140 @@
+"""What the HTTP layer holds: the application, the tokens, the command runner.
+
+:func:`run_command` is the one path every write takes, from the JSON API
+and from the console alike: look the case (or order) up, check access in
+the service layer (:mod:`aftersales_es.app.access`), map the HTTP
+idempotency key and precondition onto the engine, and execute.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from aftersales_es.app import access
+from aftersales_es.app import commands as cmds
+from aftersales_es.app.access import Principal
+from aftersales_es.app.idempotency import CommandRecord, key_uuid
+from aftersales_es.app.service import AfterSales
+from aftersales_es.app.tokens import Tokens
+from aftersales_es.domain.case import Case
+from aftersales_es.http.problems import Problem
+
+#: Longest client Idempotency-Key: the engine's limit less the principal's scope.
+MAX_KEY = 80
+STRIPES = 64
+
+
+@dataclass
+class Service:
+    """The application and what the routes share across requests."""
+
+    app: AfterSales
+    tokens: Tokens
+    locks: list[threading.Lock] = field(
+        default_factory=lambda: [threading.Lock() for _ in range(STRIPES)]
+    )
+
+    def __post_init__(self) -> None:
+        # A case's parties never change: remember them for the feed's filter.
+        self.parties = lru_cache(maxsize=100_000)(self._parties)
+
+    def _parties(self, case_id: str) -> tuple[str, str]:
+        case = self.app.get_case(case_id)
+        return case.seller_id, case.buyer_id
+
+    def lock(self, case_id: str) -> threading.Lock:
+        return self.locks[zlib.crc32(case_id.encode()) % STRIPES]
+
+    def visible_case(self, principal: Principal, case_id: str, version: int | None = None) -> Case:
+        """The case, or :class:`CaseNotFoundError` if it is missing or not the principal's."""
+        case = self.app.get_case(case_id, version=version)
+        access.see(principal, case)
+        return case
+
+
+def etag(case: Case) -> str:
+    return f'"{case.version}"'
+
+
+def _matches(if_match: str, version: int) -> bool:
+    if if_match.strip() == "*":
+        return True
+    tags = {t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")}
+    return str(version) in tags
+
+
+def engine_key(principal: Principal, key: str) -> str:
+    """The engine key for a client key: scoped to the principal's role and party,
+    so one client's key never meets (or reveals) another's command."""
+    if not 1 <= len(key) <= MAX_KEY or not key.isascii() or not key.isprintable() or " " in key:
+        raise Problem(
+            422,
+            "invalid-input",
+            "Invalid Idempotency-Key",
+            f"1..{MAX_KEY} printable ASCII, no spaces",
+        )
+    party = principal.seller or principal.buyer or "-"
+    return f"http:{principal.role}:{party}:{key}"
+
+
+def _first_at(app: AfterSales, key: str) -> datetime | None:
+    """When a keyed command was first sent: a retry without ``at`` reuses it, so
+    the same body under the same key is the same command."""
+    try:
+        record: CommandRecord = app.repository.get(key_uuid(key))
+    except AggregateNotFoundError:
+        return None
+    return record.at
+
+
+def run_command(
+    svc: Service,
+    principal: Principal,
+    case_id: str,
+    name: str,
+    data: dict[str, Any],
+    *,
+    key: str | None = None,
+    if_match: str | None = None,
+    now: datetime | None = None,
+) -> Case:
+    """Check access, the precondition and the key, then run one command."""
+    app = svc.app
+    data = {k: v for k, v in data.items() if v is not None}
+    replay = False
+    if key is not None:
+        data["idempotency_key"] = engine_key(principal, key)
+        first = _first_at(app, data["idempotency_key"])
+        replay = first is not None
+        if "at" not in data and first is not None:
+            data["at"] = first
+    data.setdefault("at", now or datetime.now(UTC))
+    cmd = cmds.parse_command(name, {**data, "case": case_id})
+    if isinstance(cmd, cmds.Apply):
+        order = app.get_order(cmd.order)
+        access.authorize_apply(principal, cmd.order, order.buyer_id, order.seller_id)
+        return app.execute(cmd)
+    cmd = access.authorize(principal, svc.visible_case(principal, case_id), cmd)
+    if if_match is None or replay:
+        return app.execute(cmd)
+    with svc.lock(case_id):
+        current = app.get_case(case_id)
+        if not _matches(if_match, current.version):
+            raise Problem(
+                412,
+                "precondition-failed",
+                "Precondition failed",
+                f"case {case_id} is at version {current.version}, not {if_match}",
+                case=case_id,
+                state=current.state,
+                command=name,
+                version=current.version,
+            )
+        return app.execute(cmd)
