@@ -14,21 +14,21 @@ from html import escape
 
 from aftersales_es.domain.statechart import KIND_GUARDS, PLAN_GUARDS, STATES, TERMINAL, TRANSITIONS
 
-W, H = 820, 470
-BOX_W, BOX_H = 136, 40
+W, H = 960, 470
+BOX_W, BOX_H = 140, 40
 #: Grid positions (centre x, centre y): the happy paths run left to right.
 POS: dict[str, tuple[int, int]] = {
-    "requested": (90, 60),
-    "awaiting_return": (300, 60),
-    "returning": (510, 60),
-    "refunded": (725, 60),
-    "proposed": (90, 235),
-    "received": (510, 235),
-    "closed": (725, 235),
-    "rejected": (90, 410),
-    "disputed": (300, 410),
-    "reshipping": (510, 410),
-    "completed": (725, 410),
+    "requested": (80, 60),
+    "awaiting_return": (355, 60),
+    "returning": (620, 60),
+    "refunded": (880, 60),
+    "proposed": (80, 235),
+    "received": (620, 235),
+    "closed": (880, 235),
+    "rejected": (80, 410),
+    "disputed": (355, 410),
+    "reshipping": (620, 410),
+    "completed": (880, 410),
 }
 
 
