@@ -28,7 +28,7 @@ from typing import Any
 
 from . import Config, Row
 
-WORKLOADS = ("commands", "load", "audit", "sweep", "simulate", "postgres")
+WORKLOADS = ("commands", "load", "audit", "sweep", "simulate", "postgres", "http")
 HERE = Path(__file__).parent
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from bench import Config, Row, audit, commands, load, simulate, sweep
+from bench import http as http_bench
 from bench import __main__ as bench_main
 
 TINY = 0.05  # of the quick sizes: 50 commands, 100 audited cases, 10 due deadlines
@@ -53,6 +54,7 @@ def assert_row_shape(row: Row, *, targeted: bool) -> None:
         (audit, 4, 2),  # events/s and peak memory targeted; case-order reference
         (sweep, 1, 1),
         (simulate, 1, 1),
+        (http_bench, 2, 2),  # distinct and shared cases, over HTTP vs the Python API
     ],
     ids=lambda v: getattr(v, "__name__", str(v)).rsplit(".", 1)[-1],
 )

@@ -48,13 +48,20 @@ class AccessDeniedError(CommandRefusedError):
 class Parties(Protocol):
     """What access needs of a case: its parties, state, kind and plan."""
 
-    case_id: str
-    seller_id: str
-    buyer_id: str
-    state: str
-    kind: str
-    proposal: dict[str, Any] | None
-    goods: str | None
+    @property
+    def case_id(self) -> str: ...
+    @property
+    def seller_id(self) -> str: ...
+    @property
+    def buyer_id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def proposal(self) -> dict[str, Any] | None: ...
+    @property
+    def goods(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

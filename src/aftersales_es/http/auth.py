@@ -29,7 +29,7 @@ def token_of(request: Request) -> str | None:
 def principal(request: Request) -> Principal:
     """The principal of the request's token; 401 without a live one."""
     token = token_of(request)
-    found = service(request).tokens.resolve(token) if token else None
+    found = service(request).resolve(token) if token else None
     if found is None:
         raise Problem(401, "unauthorized", "Unauthorized", "a valid bearer token is needed")
     return found

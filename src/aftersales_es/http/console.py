@@ -71,7 +71,7 @@ def login_form(request: Request) -> HTMLResponse:
 
 @router.post("/login")
 def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
-    if service(request).tokens.resolve(token.strip()) is None:
+    if service(request).resolve(token.strip()) is None:
         return page(request, "login.html", 401, error="That token is not valid.")
     out = RedirectResponse("/console/cases", status_code=303)
     out.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=8 * 3600)

@@ -9,6 +9,7 @@ idempotency key and precondition onto the engine, and execute.
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ from aftersales_es.http.problems import Problem
 #: Longest client Idempotency-Key: the engine's limit less the principal's scope.
 MAX_KEY = 80
 STRIPES = 64
+#: Seconds a resolved token is trusted before the table is asked again.
+TOKEN_TTL = 5.0
 
 
 @dataclass
@@ -44,10 +47,35 @@ class Service:
     def __post_init__(self) -> None:
         # A case's parties never change: remember them for the feed's filter.
         self.parties = lru_cache(maxsize=100_000)(self._parties)
+        self._tokens: dict[str, tuple[float, Principal]] = {}
+
+    def resolve(self, token: str) -> Principal | None:
+        """The token's principal, remembered for :data:`TOKEN_TTL` seconds: a
+        revoked token stops working within that time."""
+        now = time.monotonic()
+        hit = self._tokens.get(token)
+        if hit is not None and now - hit[0] < TOKEN_TTL:
+            return hit[1]
+        found = self.tokens.resolve(token)
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        if found is not None:
+            self._tokens[token] = (now, found)
+        return found
 
     def _parties(self, case_id: str) -> tuple[str, str]:
         case = self.app.get_case(case_id)
         return case.seller_id, case.buyer_id
+
+    def seen(self, principal: Principal, case_id: str) -> _Seen:
+        """The case's parties, from the cache; 404 unless the principal may see it.
+
+        Access is decided on the parties alone; the state is loaded only to
+        word a refusal, so an allowed command loads its case once, to run it."""
+        seller, buyer = self.parties(case_id)
+        view = _Seen(case_id, seller, buyer, self)
+        access.see(principal, view)
+        return view
 
     def lock(self, case_id: str) -> threading.Lock:
         return self.locks[zlib.crc32(case_id.encode()) % STRIPES]
@@ -57,6 +85,35 @@ class Service:
         case = self.app.get_case(case_id, version=version)
         access.see(principal, case)
         return case
+
+
+@dataclass
+class _Seen:
+    """A case as access sees it: parties now, state and kind on demand."""
+
+    case_id: str
+    seller_id: str
+    buyer_id: str
+    svc: Service
+
+    def _case(self) -> Case:
+        return self.svc.app.get_case(self.case_id)
+
+    @property
+    def state(self) -> str:
+        return self._case().state
+
+    @property
+    def kind(self) -> str:
+        return self._case().kind
+
+    @property
+    def proposal(self) -> dict[str, Any] | None:
+        return self._case().proposal
+
+    @property
+    def goods(self) -> str | None:
+        return self._case().goods
 
 
 def etag(case: Case) -> str:
@@ -121,7 +178,7 @@ def run_command(
         order = app.get_order(cmd.order)
         access.authorize_apply(principal, cmd.order, order.buyer_id, order.seller_id)
         return app.execute(cmd)
-    cmd = access.authorize(principal, svc.visible_case(principal, case_id), cmd)
+    cmd = access.authorize(principal, svc.seen(principal, case_id), cmd)
     if if_match is None or replay:
         return app.execute(cmd)
     with svc.lock(case_id):
