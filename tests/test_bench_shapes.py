@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from bench import Config, Row, audit, commands, load, simulate, sweep
-from bench import http as http_bench
 from bench import __main__ as bench_main
+from bench import http as http_bench
 
 TINY = 0.05  # of the quick sizes: 50 commands, 100 audited cases, 10 due deadlines
 
