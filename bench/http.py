@@ -30,12 +30,17 @@ import httpx
 
 from aftersales_es.app.service import AfterSales
 from aftersales_es.app.tokens import Tokens
+from aftersales_es.domain.errors import ConcurrencyError
 
 from . import Config, Row, median, paired, scratch
 
 T0 = datetime.fromisoformat("2026-05-10T20:00:00+08:00")
 Cmd = tuple[str, str, dict[str, Any]]  # case, command, fields
 SHARED = 4
+#: A client resends a command the engine gave up on after its own retries
+#: (writers racing on one case); both sides do, and count it.
+RETRIES = 20
+RETRIED = {"direct": 0, "http": 0}
 
 
 def _orders(app: AfterSales, n: int) -> None:
@@ -110,7 +115,13 @@ def _drive(work: list[list[Cmd]], send: Callable[[Cmd], None]) -> tuple[float, l
 def _direct(app: AfterSales) -> Callable[[Cmd], None]:
     def send(cmd: Cmd) -> None:
         case, name, data = cmd
-        app.execute(name, case=case, **data)
+        for _ in range(RETRIES):
+            try:
+                app.execute(name, case=case, **data)
+                return
+            except ConcurrencyError:
+                RETRIED["direct"] += 1
+        raise ConcurrencyError(f"{case} {name}: still conflicting after {RETRIES} tries")
 
     return send
 
@@ -158,11 +169,16 @@ def _over_http(port: int, token: str) -> tuple[Callable[[Cmd], None], Callable[[
             opened.append(local.c)
         case, name, data = cmd
         body = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in data.items()}
-        local.c.request("POST", f"/cases/{case}/{name}", json.dumps(body), headers)
-        r = local.c.getresponse()
-        text = r.read()
-        if r.status != 200:
-            raise RuntimeError(f"{case} {name}: {r.status} {text[:200]!r}")
+        for _ in range(RETRIES):
+            local.c.request("POST", f"/cases/{case}/{name}", json.dumps(body), headers)
+            r = local.c.getresponse()
+            text = r.read()
+            if r.status == 200:
+                return
+            if r.status != 409 or b"problems/conflict" not in text:
+                break
+            RETRIED["http"] += 1
+        raise RuntimeError(f"{case} {name}: {r.status} {text[:200]!r}")
 
     def close() -> None:
         for c in opened:
@@ -238,6 +254,7 @@ def run(cfg: Config) -> list[Row]:
                 samples={"http": ours, "direct": base},
                 ratios=paired(ours, base),
                 extra={
+                    "resent": dict(RETRIED),
                     **{k: round(v, 2) for k, v in ms.items()},
                     "commands": sum(len(w) for w in work[kind]),
                 },
