@@ -2,7 +2,9 @@
 
 A seller logs in, opens a case, approves it, and sees the timeline and the
 highlighted statechart change; an auditor sees the same case with no action
-button. The case page's screenshot is saved to ``docs/console-case.png``.
+button. The case page's screenshot goes to the test's temporary folder, or to
+``$AFTERSALES_SCREENSHOT`` (the README's ``docs/console-case.png`` is made with
+``AFTERSALES_SCREENSHOT=docs/console-case.png``), so a test run leaves the tree clean.
 Without Chromium or Playwright the tests skip, except with ``CI=true``.
 """
 
@@ -25,7 +27,6 @@ from aftersales_es.http.app import create_app
 from .http_world import order_facts, recent
 
 CHROMIUM = os.environ.get("AFTERSALES_CHROMIUM", "/usr/bin/chromium")
-SHOT = Path(__file__).parent.parent / "docs" / "console-case.png"
 
 
 def _missing() -> str | None:
@@ -93,7 +94,7 @@ def _login(browser: Any, server: dict[str, Any], token: str) -> Any:
 
 
 def test_seller_approves_in_console_timeline_and_statechart_update(
-    browser: Any, server: dict[str, Any]
+    browser: Any, server: dict[str, Any], tmp_path: Path
 ) -> None:
     # given a seller logged in, on the case list
     page = _login(browser, server, server["seller"])
@@ -111,8 +112,9 @@ def test_seller_approves_in_console_timeline_and_statechart_update(
     assert page.get_attribute("g.state.current", "data-state") == "awaiting_return"
     taken = page.eval_on_selector_all("path.taken", "els => els.map(e => e.dataset.edge)")
     assert taken == ["requested-awaiting_return"]
-    SHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOT), full_page=True)
+    shot = Path(os.environ.get("AFTERSALES_SCREENSHOT") or tmp_path / "console-case.png")
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 0
     page.close()
 
 
