@@ -37,10 +37,10 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain import events as ev
 from aftersales_es.domain.case import Case
 from aftersales_es.domain.statechart import TERMINAL
+from aftersales_es.engine import AfterSales
 
 from . import Config, Row, gen, median, paired, scratch, timed
 

@@ -15,8 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.base import case_uuid, order_uuid
+from aftersales_es.engine import AfterSales
 
 from . import Config, Row, gen, median, paired, scratch, sqlite_store, timed
 from .bare import RawLog, Tickets

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from aftersales_es.app.service import AfterSales, ruleset_uuid
 from aftersales_es.domain.case import Case, Context
 from aftersales_es.domain.money import parse_amount
 from aftersales_es.domain.order import Order
+from aftersales_es.domain.ruleset_record import ruleset_uuid
+from aftersales_es.engine import AfterSales
 
 T0 = datetime.fromisoformat("2026-03-01T09:00:00+08:00")
 H = timedelta(hours=1)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.case import Case
+from aftersales_es.engine import AfterSales
 
 from . import Config, Row, gen, median, paired, scratch, sqlite_store, timed
 from .bare import Ticket, Tickets, ticket_id

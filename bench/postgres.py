@@ -51,7 +51,7 @@ def _admin(url: str, sql: str) -> None:
 
 def _open(url: str, schema: str) -> Any:
     # The application scopes its read-model tables to ``?schema=`` itself.
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
 
     return AfterSales(f"{url}?schema={schema}")
 

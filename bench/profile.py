@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aftersales_es.app.service import AfterSales
+from aftersales_es.engine import AfterSales
 
 from . import gen
 

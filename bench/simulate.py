@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.cli import main as cli
+from aftersales_es.engine import AfterSales
 
 from . import Config, Row, gen, median, paired, scratch, timed
 

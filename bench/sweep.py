@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aftersales_es.app.service import AfterSales
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.projector import DEADLINES
 
 from . import Config, Row, copy_db, gen, median, paired, scratch, timed

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
+from aftersales_es.engine import AfterSales
 
 from .desk import Desk
 from .stores import STORE_PARAMS, make_store

@@ -205,7 +205,7 @@ def kind_of(i: int) -> str:
 def seed_backlog(store: str, start: int, stop: int, prefix: str = "") -> None:
     """Cases ``C{prefix}{i}`` on Kuaishou orders, applied within one window,
     each with a 48 h deadline (KS-1 auto-refund or KS-4 auto-approve)."""
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
 
     from .helpers import order
 
@@ -260,8 +260,8 @@ def deadline_count(cases: int) -> int:
 
 def events_by_case(store: str) -> dict[str, list[tuple[str, str, bool, str | None]]]:
     """Every case's stored events, (type, at, auto, rule), read through the feed."""
-    from aftersales_es.app.service import AfterSales
     from aftersales_es.audit.feed import iter_events
+    from aftersales_es.engine import AfterSales
 
     app = AfterSales(store)
     try:

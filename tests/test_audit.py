@@ -14,9 +14,9 @@ from decimal import Decimal
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.audit.check import audit
 from aftersales_es.cli.main import main
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.projector import CASES, DEADLINES, DEDUCTIONS
 
 from .helpers import order, t

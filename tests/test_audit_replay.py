@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.audit import bulk as replay
 from aftersales_es.audit import check as audit_module
 from aftersales_es.audit.check import audit
 from aftersales_es.domain.base import case_uuid
 from aftersales_es.domain.errors import StoreKeyError
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.projector import CASES, DEADLINES, PROJECTOR, TRACKING, utc_key
 
 from .helpers import order, t

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.case import Context
 from aftersales_es.domain.errors import OpenCaseExistsError, TransitionNotAllowedError
+from aftersales_es.engine import AfterSales
 
 from .helpers import event_types, order, refused, t
 

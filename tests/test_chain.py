@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from eventsourcing.cryptography import AESCipher
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.audit.chain import CHAIN, GENESIS, anchor, link, verify
 from aftersales_es.cli.main import main
 from aftersales_es.domain.base import case_uuid
+from aftersales_es.engine import AfterSales
 
 from .test_history import run_path
 

@@ -31,8 +31,8 @@ from typing import Any
 
 from eventsourcing.persistence import RecordConflictError
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.errors import CommandRefusedError, ConcurrencyError
+from aftersales_es.engine import AfterSales
 
 from .helpers import T0, order
 

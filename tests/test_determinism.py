@@ -27,8 +27,8 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.errors import AfterSalesError
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.views import case_dict, plain
 
 from .helpers import T0

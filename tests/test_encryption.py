@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from eventsourcing.cryptography import AESCipher
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.errors import StoreKeyError
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 from .stores import pg_schema

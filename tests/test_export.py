@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from eventsourcing.cryptography import AESCipher
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.audit.export import ExportError, export_lines, replay
 from aftersales_es.audit.history import history, history_view, render
 from aftersales_es.cli.main import main
+from aftersales_es.engine import AfterSales
 
 from .test_history import PATHS, run_path, state_of
 

@@ -13,14 +13,14 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.audit.feed import iter_events
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 from .stores import Lines, cli_args, finish, py_args, spawn
 
 WRITER = """
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
     from tests.helpers import order, t
 
     app = AfterSales({store!r})

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.audit.history import case_at, history, render
 from aftersales_es.cli.main import main
 from aftersales_es.domain.case import Case
 from aftersales_es.domain.errors import InvalidInputError, NotFoundError
+from aftersales_es.engine import AfterSales
 
 from .helpers import T0
 

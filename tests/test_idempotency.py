@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from aftersales_es.app.idempotency import IdempotencyKeyReusedError
-from aftersales_es.app.service import AfterSales
+from aftersales_es.engine import AfterSales
 
 from .helpers import event_types, order, refused, t
 

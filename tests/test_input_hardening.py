@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.errors import AfterSalesError, InvalidInputError
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, refused, t
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.cli.main import main
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels import ledger
 
 from .helpers import T0

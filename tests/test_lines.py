@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from aftersales_es.app.commands import parse_command
-from aftersales_es.app.service import AfterSales
 from aftersales_es.cli.main import main, render_table, text_width
 from aftersales_es.domain import events as ev
 from aftersales_es.domain.errors import (
@@ -31,6 +30,7 @@ from aftersales_es.domain.errors import (
     RefundCapError,
 )
 from aftersales_es.domain.order import RefundRecorded
+from aftersales_es.engine import AfterSales
 
 from .desk import Desk
 from .helpers import event_types, order, refused, t

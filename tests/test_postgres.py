@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import aftersales_es
-from aftersales_es.app.service import AfterSales
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.projector import DEADLINES
 from aftersales_es.sim.simulate import load_scenario, run
 
@@ -52,7 +52,7 @@ def test_six_processes_opening_a_fresh_schema_at_once_all_succeed() -> None:
     and the read-model DDL runs under an advisory lock)."""
     with pg_schema() as url:
         code = f"""
-            from aftersales_es.app.service import AfterSales
+            from aftersales_es.engine import AfterSales
             app = AfterSales({url!r})
             assert app.cases() == []
             app.close()

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.case import Case
 from aftersales_es.domain.errors import (
     ConcurrencyError,
@@ -32,6 +31,7 @@ from aftersales_es.domain.errors import (
     WindowClosedError,
 )
 from aftersales_es.domain.events import Refunded
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 

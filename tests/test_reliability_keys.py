@@ -35,8 +35,8 @@ from typing import Any
 import pytest
 
 from aftersales_es.app.idempotency import IdempotencyKeyReusedError
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.errors import AfterSalesError
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.case import Case, Context
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.views import case_dict
 
 from .helpers import order, t

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.cli.main import main
 from aftersales_es.domain.errors import RuleSetError
 from aftersales_es.domain.ruleload import builtin_names, load_ruleset, parse_ruleset
 from aftersales_es.domain.rules import Settings
+from aftersales_es.engine import AfterSales
 
 from .helpers import event_types, order, t
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.case import Case
 from aftersales_es.domain.errors import (
     AlreadyExistsError,
@@ -20,6 +19,7 @@ from aftersales_es.domain.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from aftersales_es.engine import AfterSales
 
 from .helpers import event_types, order, refused, t
 

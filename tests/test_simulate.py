@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from bench import gen
 
-from aftersales_es.app.service import AfterSales, Fired
+from aftersales_es.app.sweep import Fired
 from aftersales_es.domain.base import case_uuid
 from aftersales_es.domain.errors import AfterSalesError
 from aftersales_es.domain.events import EVENT_TYPES
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.views import case_dict, event_dict, plain
 from aftersales_es.sim.simulate import (
     Scenario,

@@ -1,4 +1,4 @@
-from aftersales_es.app.service import AfterSales
+from aftersales_es.engine import AfterSales
 
 from .helpers import event_types, order, t
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from eventsourcing.domain import Snapshot
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.base import case_uuid, order_uuid
 from aftersales_es.domain.case import Case, Context
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 from .test_history import run_path, state_of

@@ -12,8 +12,7 @@ import signal
 import time
 from pathlib import Path
 
-from aftersales_es.app.service import AfterSales
-from aftersales_es.app.worker import backlog
+from aftersales_es.engine import AfterSales
 
 from .stores import (
     AFTER_ALL,
@@ -64,7 +63,7 @@ def test_writers_and_two_workers_on_one_file_fire_each_deadline_once_ks1(
         finish(p)
     app = AfterSales(store)
     deadline = time.monotonic() + 60
-    while backlog(app, AFTER_ALL)["pending"] and time.monotonic() < deadline:
+    while app.read_models.backlog(AFTER_ALL)["pending"] and time.monotonic() < deadline:
         time.sleep(0.2)
     app.close()
     for w in workers:

@@ -38,9 +38,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.errors import CommandRefusedError
 from aftersales_es.domain.ruleload import load_ruleset
+from aftersales_es.engine import AfterSales
 
 from .helpers import T0
 

@@ -12,11 +12,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.audit.export import export_lines, mapper, replay
 from aftersales_es.audit.history import history
 from aftersales_es.domain.base import case_uuid
 from aftersales_es.domain.events import Rejected
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 

@@ -18,9 +18,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
-from aftersales_es.app.worker import Worker, backlog
+from aftersales_es.app.worker import Worker
 from aftersales_es.domain.errors import InvalidInputError
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.projector import DEADLINES
 
 from .helpers import order, t
@@ -89,7 +89,7 @@ def test_workers_share_2000_cases_each_deadline_fired_once_ks1_ks4_ks5(
         assert all(shares), f"a worker got no work: {shares}"
         assert_fired_exactly_once(url, CASES)
         app = AfterSales(url)
-        state = backlog(app, AFTER_ALL)
+        state = app.read_models.backlog(AFTER_ALL)
         app.close()
         assert (state["pending"], state["due_now"]) == (0, 0)
         print(f"\n{workers} workers: {len(keys)} deadlines {shares} in {elapsed:.1f} s")
@@ -117,7 +117,7 @@ def test_workers_killed_mid_batch_twice_then_restarted_none_lost_or_duplicated(
         logs += workers_once(url, 1)  # the restarted one
         app = AfterSales(url)
         deadline = time.monotonic() + 120
-        while backlog(app, AFTER_ALL)["pending"] and time.monotonic() < deadline:
+        while app.read_models.backlog(AFTER_ALL)["pending"] and time.monotonic() < deadline:
             time.sleep(0.2)  # the steady worker finishes its last batch
         app.close()
         steady.proc.send_signal(signal.SIGTERM)
@@ -133,8 +133,9 @@ def test_workers_killed_mid_batch_twice_then_restarted_none_lost_or_duplicated(
 CRASH_AFTER_COMMIT = """
     import os, signal
     from datetime import datetime
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
     from aftersales_es.app.worker import Worker
+    from aftersales_es.cli.worker import json_line, run
 
     fired = []
     def crash(f):
@@ -143,7 +144,7 @@ CRASH_AFTER_COMMIT = """
             os.kill(os.getpid(), signal.SIGKILL)
     app = AfterSales({store!r})
     now = datetime.fromisoformat({now!r})
-    Worker(app, clock=lambda: now, on_fired=crash).run(once=True)
+    run(Worker(app, clock=lambda: now, log=json_line, on_fired=crash), once=True)
 """
 
 
@@ -176,7 +177,7 @@ def test_kill_after_event_commit_before_index_update_fires_once_ks1(store: str) 
 APPROVER = """
     import json, sys
     from datetime import datetime, timedelta
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
     from aftersales_es.domain.errors import CommandRefusedError
     from tests.stores import T_APPLY
 

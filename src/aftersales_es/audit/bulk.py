@@ -38,7 +38,7 @@ from aftersales_es.domain import events as ev
 from aftersales_es.readmodels.projector import EVENTS_TOPIC, utc_key
 
 if TYPE_CHECKING:
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
 
 #: Case events read per query (keyset paging: each page is a fresh index seek).
 PAGE = 1000

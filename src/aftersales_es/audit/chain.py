@@ -32,7 +32,7 @@ from aftersales_es.readmodels.projector import EVENTS_TOPIC, TRACKING
 if TYPE_CHECKING:
     from eventsourcing.persistence import Mapper
 
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
 
 CHAIN = "aftersales_chain"
 TRACKER = "chain"

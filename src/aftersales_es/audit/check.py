@@ -24,14 +24,14 @@ from aftersales_es.audit.chain import paged
 from aftersales_es.readmodels.projector import (
     CASE_FIELDS,
     CASES,
-    DEADLINES,
     DEDUCTIONS,
     PROJECTOR,
     TRACKING,
 )
+from aftersales_es.readmodels.queries import DEADLINES_BY_CASE
 
 if TYPE_CHECKING:
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
 
 __all__ = ["CASE_FIELDS", "DEDUCTION_FIELDS", "Progress", "Report", "audit"]
 
@@ -171,9 +171,7 @@ class _Check:
         self.report = report
         cases = f"SELECT case_uuid AS k0, {cols} FROM {CASES}"
         deductions = f"SELECT case_uuid AS k0, version AS k1, {dcols} FROM {DEDUCTIONS}"
-        deadlines = (
-            f"SELECT case_uuid AS k0, name AS k1, due_utc, due, action, rule FROM {DEADLINES}"
-        )
+        deadlines = DEADLINES_BY_CASE
         self.cases = _Stored(paged(cur, cases, (), 1, PAGE))
         self.deductions = _Stored(paged(cur, deductions, (), 2, PAGE))
         self.deadlines = _Stored(_grouped_deadlines(paged(cur, deadlines, (), 2, PAGE)))

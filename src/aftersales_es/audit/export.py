@@ -37,7 +37,7 @@ from aftersales_es.readmodels.projector import EVENTS_TOPIC
 from aftersales_es.readmodels.views import plain
 
 if TYPE_CHECKING:
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
 
 SCHEMA = "aftersales-case-export"
 SCHEMA_VERSION = 1

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.events import Applied, CaseEvent
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.projector import EVENTS_TOPIC
 from aftersales_es.readmodels.views import event_dict
 

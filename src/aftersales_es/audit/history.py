@@ -20,7 +20,7 @@ from aftersales_es.domain.events import CaseEvent
 from aftersales_es.readmodels.views import case_dict, plain
 
 if TYPE_CHECKING:
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
 
 #: Event fields shown as amounts (in the case's currency).
 AMOUNT_FIELDS = ("amount", "fee", "refund_amount", "refunded_total")

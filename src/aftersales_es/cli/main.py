@@ -56,7 +56,7 @@ def now() -> datetime:
 
 def open_app(args: argparse.Namespace) -> Any:
     """Open the application on the store the arguments name."""
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
 
     return AfterSales(args.store)
 

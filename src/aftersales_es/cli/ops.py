@@ -40,27 +40,22 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from aftersales_es.app.worker import Worker, virtual_clock, wall_clock
+    from aftersales_es.cli.worker import serve
 
     start = _instant(args.now, "--now")
     app = _open(args)
-    worker = Worker(
-        app,
-        clock=wall_clock if start is None else virtual_clock(start),
-        batch=args.batch,
-    )
-    worker.handle_signals()
     try:
-        return worker.run(poll=args.poll, once=args.once)
+        return serve(app, start=start, batch=args.batch, poll=args.poll, once=args.once)
     finally:
         app.close()
 
 
 def _status(args: argparse.Namespace) -> int:
-    from aftersales_es.app.worker import backlog, wall_clock
+    from aftersales_es.app.worker import wall_clock
 
     now = _instant(args.now, "--now") or wall_clock()
-    data = backlog(_open(args), now)
+    app = _open(args)  # kept: the read models run on its connections
+    data = app.read_models.backlog(now)
 
     def table(d: dict[str, Any]) -> str:
         lines = [
@@ -84,26 +79,16 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _deadlines(args: argparse.Namespace) -> int:
-    from aftersales_es.readmodels.projector import DEADLINES, utc_key
+    from aftersales_es.readmodels.queries import DEADLINE_COLUMNS
 
     app = _open(args)
     if args.action == "rebuild":
         count = retry_busy(app.projector.rebuild)
         emit(args, {"rebuilt_from_events": count, "position": app.projector.position()}, None)
         return 0
-    retry_busy(app.projector.catch_up)
-    sql = f"SELECT case_id, name, due, action, rule FROM {DEADLINES}"
-    params: list[Any] = []
     before = _instant(args.due_before, "--due-before")
-    if before is not None:
-        sql += " WHERE due_utc <= ?"
-        params.append(utc_key(before))
-    params.append(args.limit)
-    with app.sql.read() as cur:
-        cur.execute(sql + " ORDER BY due_utc, case_id, name LIMIT ?", params)
-        keys = ("case_id", "name", "due", "action", "rule")
-        rows = [dict(zip(keys, tuple(r), strict=True)) for r in cur.fetchall()]
-    emit(args, rows, lambda r: render_table(r, keys))
+    rows = app.read_models.deadlines(before, args.limit)
+    emit(args, rows, lambda r: render_table(r, DEADLINE_COLUMNS))
     return 0
 
 

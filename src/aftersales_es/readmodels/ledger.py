@@ -1,7 +1,7 @@
 """The seller deduction ledger: queries and totals over the read model.
 
 The ledger rows live in ``aftersales_deductions``, which the projector
-(:mod:`aftersales_es.projections`) keeps from the ``DeductionRecorded``
+(:mod:`.projector`) keeps from the ``DeductionRecorded``
 events exactly once, with a tracking position. It can be dropped and rebuilt
 from the events at any time (:func:`rebuild`). Amounts are summed as exact
 decimals, per seller, reason and currency (currencies are never mixed).
@@ -12,21 +12,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from aftersales_es.adapters.sql import SqlStore
 from aftersales_es.domain.errors import InvalidInputError
 from aftersales_es.domain.events import CaseEvent, DeductionRecorded
-from aftersales_es.readmodels.projector import DEDUCTIONS, utc_key
-
-if TYPE_CHECKING:
-    from aftersales_es.app.service import AfterSales
-    from aftersales_es.readmodels.queries import Queries
+from aftersales_es.readmodels.projector import DEDUCTIONS, Projector, utc_key
 
 COLUMNS = ("seller_id", "case_id", "reason", "amount", "currency", "at", "rule", "version")
 
 
+class Source(Protocol):
+    """Where the ledger is read: the read models, or the application holding them."""
+
+    sql: SqlStore
+    projector: Projector
+
+
 def deductions(
-    app: Queries,
+    app: Source,
     *,
     seller: str | None = None,
     start: datetime | None = None,
@@ -79,7 +83,7 @@ def totals(
 
 
 def report(
-    app: AfterSales,
+    app: Source,
     *,
     seller: str | None = None,
     start: datetime | None = None,
@@ -116,6 +120,6 @@ def from_events(events: Iterable[CaseEvent], case_id: str = "") -> list[dict[str
     return rows
 
 
-def rebuild(app: AfterSales) -> int:
+def rebuild(app: Source) -> int:
     """Drop every read-model row and project the whole event log again."""
     return app.projector.rebuild()

@@ -1,22 +1,25 @@
 """Read models kept from the event stream, exactly once, with tracking.
 
-One projector reads the notification log in pages and, in one transaction
-per page, updates the case list, the deadline index and the deduction
-ledger and moves its tracking position. Two processes racing to project the
-same page cannot both commit it: the position is checked under the write
-lock. Dropping the tables and catching up from 0 rebuilds them.
+One projector (a :class:`.tracking.TrackingProjection`) reads the
+notification log in pages and, in one transaction per page, updates the
+case list, the deadline index and the deduction ledger and moves its
+tracking position. Emptying the tables and catching up from 0 rebuilds them.
+The queries on these tables are in :mod:`.queries`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aftersales_es.adapters.sql import Cursor, SqlStore
+from aftersales_es.adapters.sql import Cursor
 from aftersales_es.domain import events as ev
+from aftersales_es.readmodels.tracking import TRACKING, TrackingProjection
 
-TRACKING = "aftersales_tracking"
+__all__ = ["CASES", "DEADLINES", "DEDUCTIONS", "PROJECTOR", "TRACKING", "Projector", "utc_key"]
+
 CASES = "aftersales_cases"
 DEADLINES = "aftersales_deadlines"
 DEDUCTIONS = "aftersales_deductions"
@@ -39,7 +42,6 @@ PROJECTOR = "read_models"
 EVENTS_TOPIC = "aftersales_es.events:"
 
 DDL = (
-    f"CREATE TABLE IF NOT EXISTS {TRACKING} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     f"CREATE TABLE IF NOT EXISTS {CASES} (case_uuid TEXT PRIMARY KEY, case_id TEXT NOT NULL,"
     " order_id TEXT NOT NULL, seller_id TEXT NOT NULL, platform TEXT NOT NULL,"
     " kind TEXT NOT NULL, state TEXT NOT NULL, amount TEXT NOT NULL,"
@@ -63,132 +65,97 @@ def utc_key(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class Projector:
-    """Keeps the read models up to date with the notification log."""
+@dataclass
+class _Page:
+    """What one page of events changes in the read models, folded per case."""
 
-    def __init__(
-        self,
-        sql: SqlStore,
-        select: Callable[[int, int], Sequence[Any]],
-        decode: Callable[[Any], Any],
-        page: int = 1000,
-    ) -> None:
-        self.sql = sql
-        self._select = select
-        self._decode = decode
-        self.page = page
-        sql.script(DDL)
-        with sql.write() as cur:
-            cur.execute(f"SELECT position FROM {TRACKING} WHERE name = ?", (PROJECTOR,))
-            if cur.fetchone() is None:
-                cur.execute(
-                    f"INSERT INTO {TRACKING} (name, position) VALUES (?, 0)"
-                    " ON CONFLICT (name) DO NOTHING",
-                    (PROJECTOR,),
-                )
+    inserts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deadlines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    deductions: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def position(self) -> int:
-        with self.sql.read() as cur:
-            cur.execute(f"SELECT position FROM {TRACKING} WHERE name = ?", (PROJECTOR,))
-            return int(cur.fetchone()[0])
-
-    def catch_up(self) -> int:
-        """Project every notification not yet projected; return how many."""
-        done = 0
-        while True:
-            pos = self.position()
-            notes = self._select(pos + 1, self.page)
-            if not notes:
-                return done
-            lock = " FOR UPDATE" if self.sql.dialect == "postgres" else ""
-            # Decode before taking the lock: the transaction then only writes.
-            events = [self._decode(n) for n in notes if n.topic.startswith(EVENTS_TOPIC)]
-            with self.sql.write() as cur:
-                cur.execute(f"SELECT position FROM {TRACKING} WHERE name = ?{lock}", (PROJECTOR,))
-                if int(cur.fetchone()[0]) != pos:
-                    continue  # another process projected this page first
-                self._project(cur, events)
-                cur.execute(
-                    f"UPDATE {TRACKING} SET position = ? WHERE name = ?", (notes[-1].id, PROJECTOR)
-                )
-            done += len(notes)
-
-    def rebuild(self) -> int:
-        """Drop every read-model row and project the whole log again."""
-        with self.sql.write() as cur:
-            for table in (CASES, DEADLINES, DEDUCTIONS):
-                cur.execute(f"DELETE FROM {table}")
-            cur.execute(f"UPDATE {TRACKING} SET position = 0 WHERE name = ?", (PROJECTOR,))
-        return self.catch_up()
-
-    def _project(self, cur: Cursor, events: Sequence[Any]) -> None:
-        inserts: dict[str, tuple[Any, ...]] = {}
-        updates: dict[str, dict[str, Any]] = {}
-        deadlines: dict[str, tuple[str, list[dict[str, Any]]]] = {}
-        deductions: list[tuple[Any, ...]] = []
-        for e in events:
-            key = str(e.originator_id)
-            if isinstance(e, ev.Applied):
-                inserts[key] = (
-                    key,
-                    e.case_id,
-                    e.order_id,
-                    e.seller_id,
-                    e.platform,
-                    e.kind,
-                    e.state,
-                    str(e.amount),
-                    str(e.amount - e.amount),
-                    e.currency,
-                    e.originator_version,
-                    utc_key(e.at),
-                    utc_key(e.at),
-                )
-                case_id = e.case_id
-            else:
-                case_id = deadlines[key][0] if key in deadlines else ""
-            row = updates.setdefault(key, {})
-            row.update(state=e.state, version=e.originator_version, updated_at=utc_key(e.at))
-            if isinstance(e, ev.ProposalAccepted):
-                row["kind"] = e.kind
-                row["amount"] = str(e.amount)
-            elif isinstance(e, ev.Refunded):
-                row["refunded_total"] = str(e.refunded_total)
-            elif isinstance(e, ev.DeductionRecorded):
-                deductions.append(
-                    (
-                        key,
-                        e.originator_version,
-                        e.seller_id,
-                        e.reason,
-                        str(e.amount),
-                        e.currency,
-                        utc_key(e.at),
-                        e.at.isoformat(),
-                        e.rule,
-                    )
-                )
-            deadlines[key] = (case_id, e.deadlines)
-        if inserts:
-            cur.executemany(
-                f"INSERT INTO {CASES} (case_uuid, case_id, order_id, seller_id, platform, kind,"
-                " state, amount, refunded_total, currency, version, applied_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (case_uuid) DO NOTHING",
-                list(inserts.values()),
+    def add(self, e: Any) -> None:
+        key = str(e.originator_id)
+        if isinstance(e, ev.Applied):
+            self.inserts[key] = (
+                key,
+                e.case_id,
+                e.order_id,
+                e.seller_id,
+                e.platform,
+                e.kind,
+                e.state,
+                str(e.amount),
+                str(e.amount - e.amount),
+                e.currency,
+                e.originator_version,
+                utc_key(e.at),
+                utc_key(e.at),
             )
-        for key, row in updates.items():
-            cols = ", ".join(f"{c} = ?" for c in row)
-            cur.execute(f"UPDATE {CASES} SET {cols} WHERE case_uuid = ?", (*row.values(), key))
-        if deductions:
+        row = self.updates.setdefault(key, {})
+        row.update(state=e.state, version=e.originator_version, updated_at=utc_key(e.at))
+        if isinstance(e, ev.ProposalAccepted):
+            row["kind"] = e.kind
+            row["amount"] = str(e.amount)
+        elif isinstance(e, ev.Refunded):
+            row["refunded_total"] = str(e.refunded_total)
+        elif isinstance(e, ev.DeductionRecorded):
+            self.deductions.append(
+                (
+                    key,
+                    e.originator_version,
+                    e.seller_id,
+                    e.reason,
+                    str(e.amount),
+                    e.currency,
+                    utc_key(e.at),
+                    e.at.isoformat(),
+                    e.rule,
+                )
+            )
+        self.deadlines[key] = e.deadlines  # those pending after the case's last event
+
+
+class Projector(TrackingProjection):
+    """Keeps the case list, the deadline index and the deduction ledger."""
+
+    tracker = PROJECTOR
+    tables = (CASES, DEADLINES, DEDUCTIONS)
+    ddl = DDL
+    topics = EVENTS_TOPIC
+
+    def project(self, cur: Cursor, events: Sequence[Any]) -> None:
+        page = _Page()
+        for e in events:
+            page.add(e)
+        self._cases(cur, page)
+        if page.deductions:
             cur.executemany(
                 f"INSERT INTO {DEDUCTIONS} (case_uuid, version, case_id, seller_id, reason,"
                 " amount, currency, at_utc, at, rule) SELECT ?, ?, case_id, ?, ?, ?, ?, ?, ?, ?"
                 f" FROM {CASES} WHERE case_uuid = ? ON CONFLICT DO NOTHING",
-                [(*d, d[0]) for d in deductions],
+                [(*d, d[0]) for d in page.deductions],
             )
-        for key, (_, pending) in deadlines.items():
+        self._deadlines(cur, page.deadlines)
+
+    @staticmethod
+    def _cases(cur: Cursor, page: _Page) -> None:
+        if page.inserts:
+            cur.executemany(
+                f"INSERT INTO {CASES} (case_uuid, case_id, order_id, seller_id, platform, kind,"
+                " state, amount, refunded_total, currency, version, applied_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (case_uuid) DO NOTHING",
+                list(page.inserts.values()),
+            )
+        for key, row in page.updates.items():
+            cols = ", ".join(f"{c} = ?" for c in row)
+            cur.execute(f"UPDATE {CASES} SET {cols} WHERE case_uuid = ?", (*row.values(), key))
+
+    @staticmethod
+    def _deadlines(cur: Cursor, pending: dict[str, list[dict[str, Any]]]) -> None:
+        for key, deadlines in pending.items():
             cur.execute(f"DELETE FROM {DEADLINES} WHERE case_uuid = ?", (key,))
-            if pending:
+            if deadlines:
                 cur.executemany(
                     f"INSERT INTO {DEADLINES} (case_uuid, name, case_id, due_utc, due, action,"
                     f" rule) SELECT ?, ?, case_id, ?, ?, ?, ? FROM {CASES} WHERE case_uuid = ?",
@@ -202,6 +169,6 @@ class Projector:
                             d["rule"],
                             key,
                         )
-                        for d in pending
+                        for d in deadlines
                     ],
                 )

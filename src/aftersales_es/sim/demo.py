@@ -16,10 +16,10 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.cli.main import render_table
 from aftersales_es.domain.errors import AfterSalesError
 from aftersales_es.domain.ruleload import load_ruleset
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.views import case_dict
 
 START = datetime.fromisoformat("2026-03-02T09:00:00+08:00")

@@ -22,13 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import PydanticCustomError
 
 from aftersales_es.app.commands import Id, Instant, describe
-from aftersales_es.app.service import AfterSales
 from aftersales_es.domain.base import case_uuid
 from aftersales_es.domain.case import Case
 from aftersales_es.domain.errors import AfterSalesError, ScenarioError
 from aftersales_es.domain.events import CaseEvent, DeductionRecorded
 from aftersales_es.domain.ruleload import builtin_names, load_ruleset
 from aftersales_es.domain.rules import RuleSet
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.projector import utc_key
 from aftersales_es.readmodels.views import case_dict, plain
 from aftersales_es.sim.clock import DueIndex

@@ -1,0 +1,40 @@
+"""Ports: what the service layer needs from the layers above it.
+
+The service decides and saves; it does not own the read models. Where it
+needs one of their answers (which deadlines are due, which a worker may
+claim), it asks through these Protocols, and the composition root
+(:mod:`aftersales_es.engine`) plugs the read models in. A scenario plugs in
+its in-memory index instead (:class:`aftersales_es.sim.clock.DueIndex`).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+#: A pending deadline as the index lists it: (case id, deadline name, due).
+Row = tuple[str, str, datetime]
+
+
+class DueDeadlines(Protocol):
+    """Which deadlines are due: what :meth:`.CaseService.fire_due` sweeps."""
+
+    def due(self, now: datetime, limit: int = 100) -> list[Row]:
+        """Deadlines due at ``now``, earliest first (due instant, case id, name)."""
+        ...
+
+
+class DeadlineIndex(DueDeadlines, Protocol):
+    """The shared deadline index, as workers in several processes use it."""
+
+    def catch_up(self) -> int:
+        """Bring the index up to date with the event log; how many events it read."""
+        ...
+
+    def claim(self, now: datetime, limit: int, lease: int) -> AbstractContextManager[list[Row]]:
+        """Up to ``limit`` rows due at ``now``, held by this worker while the
+        context is open (other workers skip them) and at most ``lease``
+        seconds idle. Where the store cannot lock rows, the caller serialises
+        workers itself and the rows are merely read."""
+        ...

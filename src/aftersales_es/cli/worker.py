@@ -1,0 +1,87 @@
+"""The worker process: ``aftersales worker`` around :class:`.app.worker.Worker`.
+
+It handles SIGTERM and SIGINT (finish the case in hand, then exit 0), sweeps
+every ``poll`` seconds (backing off a poll when the database is away) and
+prints one JSON object per line, flushed, for programs to read. The sweep
+itself, with its claims, is in :mod:`aftersales_es.app.worker`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from aftersales_es.app.service import CaseService
+from aftersales_es.app.worker import Clock, Worker, wall_clock
+
+
+def virtual_clock(start: datetime) -> Clock:
+    """A clock that starts at ``start`` and runs at wall speed (drills, tests)."""
+    t0 = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - t0)
+
+
+def json_line(record: dict[str, Any]) -> None:
+    """The worker's log sink: one JSON object per line on stdout, flushed."""
+    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def handle_signals(worker: Worker) -> None:
+    """SIGTERM and SIGINT stop ``worker`` cleanly (main thread only)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run(worker: Worker, *, poll: float = 5.0, once: bool = False) -> int:
+    """Sweep every ``poll`` seconds until stopped; exit status (0 = clean)."""
+    log = worker.log
+    log({"event": "worker_started", "worker": worker.ident, "once": once, "poll": poll})
+    while not worker.stopping:
+        try:
+            worker.sweep()
+        except Exception as exc:  # the database went away: back off, go on
+            if once:
+                raise
+            log({"event": "sweep_failed", "worker": worker.ident, "error": repr(exc)})
+        if once:
+            break
+        worker.wait(poll)
+    log(
+        {
+            "event": "worker_stopped",
+            "worker": worker.ident,
+            "fired": worker.fired,
+            "failed": worker.failed,
+        }
+    )
+    return 1 if once and worker.failed else 0
+
+
+def serve(
+    app: CaseService,
+    *,
+    start: datetime | None = None,
+    batch: int = 25,
+    poll: float = 5.0,
+    once: bool = False,
+) -> int:
+    """Run a worker on ``app`` as a process does: signals handled, JSON lines
+    on stdout, the wall clock (or a virtual one from ``start``); exit status."""
+    worker = Worker(
+        app,
+        clock=wall_clock if start is None else virtual_clock(start),
+        batch=batch,
+        log=json_line,
+    )
+    handle_signals(worker)
+    return run(worker, poll=poll, once=once)

@@ -1,0 +1,62 @@
+"""The composition root: :class:`AfterSales`, the service wired to its read models.
+
+The service layer (:class:`aftersales_es.app.service.CaseService`) decides
+and saves and knows the read models only through the ports it declares
+(:mod:`aftersales_es.app.ports`); the read models
+(:class:`aftersales_es.readmodels.queries.ReadModels`) know nothing of the
+service. This module is the one place that knows both: it builds the read
+models on the service's store and plugs them in as its deadline index. It
+sits above both layers (beside the CLI, the audit and the simulator, which
+all open an ``AfterSales``), so neither layer imports the other.
+
+``AfterSales`` is also importable as ``aftersales_es.AfterSales`` and
+``aftersales_es.application.AfterSales``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aftersales_es.app.ports import Row
+from aftersales_es.app.service import DEFAULT_STORE, CaseService, store_env
+from aftersales_es.app.sweep import Fired
+from aftersales_es.domain.rules import RuleSet
+from aftersales_es.readmodels.queries import ReadModels
+
+__all__ = ["DEFAULT_STORE", "AfterSales", "Fired", "store_env"]
+
+
+class AfterSales(CaseService):
+    """After-sales cases on an event store (SQLite file by default), with the
+    read models that list cases, index deadlines and keep the deduction ledger."""
+
+    deadlines: ReadModels
+
+    def __init__(
+        self,
+        store: str | os.PathLike[str] | None = None,
+        *,
+        rulesets: Mapping[str, str | Path | RuleSet] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(store, rulesets=rulesets, settings=settings, env=env)
+        self.read_models = ReadModels(self.sql, self.recorder, self.mapper.to_domain_event)
+        self.projector = self.read_models.projector
+        self.deadlines = self.read_models
+
+    def due(self, now: datetime, limit: int = 100) -> list[Row]:
+        """Deadlines due at ``now`` (case id, name, due), earliest first."""
+        return self.read_models.due(now, limit)
+
+    def cases(self, state: str | None = None, platform: str | None = None) -> list[dict[str, Any]]:
+        """Cases from the read model, optionally by state and platform."""
+        return self.read_models.cases(state, platform)
+
+    def deductions(self, seller: str | None = None) -> list[dict[str, Any]]:
+        """The seller deduction ledger (read model), in time order."""
+        return self.read_models.deductions(seller)
