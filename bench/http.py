@@ -28,9 +28,9 @@ from typing import Any
 
 import httpx
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.app.tokens import Tokens
 from aftersales_es.domain.errors import ConcurrencyError
+from aftersales_es.engine import AfterSales
 
 from . import Config, Row, median, paired, scratch
 

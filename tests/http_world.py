@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from aftersales_es.app.service import AfterSales
+from aftersales_es.engine import AfterSales
 from aftersales_es.http.app import create_app
 
 #: Every token the tests use: name -> (role, seller, buyer).

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
+from aftersales_es.engine import AfterSales
 from aftersales_es.http.app import create_app
 
 from .http_world import order_facts, recent

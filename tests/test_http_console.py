@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.app.tokens import Tokens
+from aftersales_es.engine import AfterSales
 
 from .http_world import World, build
 

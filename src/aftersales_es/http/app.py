@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.app.tokens import Tokens
+from aftersales_es.engine import AfterSales
 from aftersales_es.http import api, console, feed, problems
 from aftersales_es.http.limits import Limits
 from aftersales_es.http.service import Service

@@ -22,9 +22,9 @@ from aftersales_es.app import access
 from aftersales_es.app import commands as cmds
 from aftersales_es.app.access import Principal
 from aftersales_es.app.idempotency import CommandRecord, key_uuid
-from aftersales_es.app.service import AfterSales
 from aftersales_es.app.tokens import Tokens
 from aftersales_es.domain.case import Case
+from aftersales_es.engine import AfterSales
 from aftersales_es.http.problems import Problem
 
 #: Longest client Idempotency-Key: the engine's limit less the principal's scope.
