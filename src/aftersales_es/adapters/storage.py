@@ -3,8 +3,9 @@
 :class:`Stored` is the base of :class:`~aftersales_es.application.AfterSales`:
 store locations, loading and saving without per-event overheads the domain
 never needs, the key checks of an encrypted store, a per-process cache of the
-aggregates a command saved last, and, on SQLite, a write transaction that
-validates the command's read set.
+aggregates a command saved last, the hash chain's heads (each save passes its
+aggregates' previous digests to the recorder, :mod:`.recorders`), and, on
+SQLite, a write transaction that validates the command's read set.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import (
     ApplicationRecorder,
+    EventStore,
     Mapper,
     MapperDeserialisationError,
-    RecordConflictError,
     StoredEvent,
 )
-from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from aftersales_es.adapters.chainstore import ChainedEventStore, ChainHeads, fold_stored
+from aftersales_es.adapters.recorders import GENESIS, POSTGRES_TOPIC, SQLITE_TOPIC
 from aftersales_es.adapters.sql import SqlStore, create_schema, retrying
 from aftersales_es.domain.base import TimedAggregate
 from aftersales_es.domain.errors import StoreKeyError
@@ -97,32 +99,6 @@ def stored_versions(cur: Any, table: str, ids: Sequence[UUID], *, sqlite: bool) 
     return {(r[0] if isinstance(r[0], str) else r[0].hex): r[1] for r in cur.fetchall()}
 
 
-def check_reads_on_insert(recorder: SQLiteApplicationRecorder) -> None:
-    """Make the recorder's insert transaction validate a command's read set.
-
-    ``save(..., reads={id: version})`` fails with a conflict, and writes
-    nothing, unless each aggregate is stored at exactly that version once the
-    new events are in. The events go in first: that takes SQLite's write
-    lock, so no other writer can slip in between the check and the commit.
-    """
-    insert = recorder._insert_events
-    table = recorder.events_table_name
-
-    def insert_and_check(c: Any, stored_events: Any, **kwargs: Any) -> Any:
-        ids = insert(c, stored_events, **kwargs)
-        reads: dict[UUID, int] | None = kwargs.get("reads")
-        if reads:
-            stored = stored_versions(c, table, list(reads), sqlite=True)
-            for key, version in reads.items():
-                if stored.get(key.hex) != version:
-                    raise RecordConflictError(
-                        f"{key} is at version {stored.get(key.hex)}, not {version}"
-                    )
-        return ids
-
-    recorder._insert_events = insert_and_check  # type: ignore[method-assign]
-
-
 class Stored(Application[UUID]):
     """eventsourcing's ``Application`` as the engine uses it (see the module doc)."""
 
@@ -131,6 +107,8 @@ class Stored(Application[UUID]):
     cache_size = 10_000
 
     def __init__(self, env: dict[str, str]) -> None:
+        size = int(env.get("AFTERSALES_CACHE_SIZE") or self.cache_size)
+        self.chain_heads = ChainHeads(2 * size)
         super().__init__(env=env)
         module = self.env.get("PERSISTENCE_MODULE") or ""
         dialect = "postgres" if "postgres" in module else "sqlite"
@@ -154,12 +132,29 @@ class Stored(Application[UUID]):
                 processing.aggregates[obj.id] = obj
             elif obj is not None:
                 others.append(obj)
-        processing.collect_events(*others, **kwargs)
+        processing.collect_events(*others, chain=self._previous(processing.events), **kwargs)
         recordings = self._record(processing)
+        self.chain_heads.fold(r.notification for r in recordings)
         self._take_snapshots(processing)
         self._notify(recordings)
         self.notify(processing.events)
         return recordings
+
+    def _previous(self, events: Sequence[Any]) -> dict[UUID, str]:
+        """Each aggregate's digest before the first of ``events`` it has: known
+        from its load or its last save; read back from its stored events only
+        when this process no longer knows it (an old snapshot, an evicted head)."""
+        prev: dict[UUID, str] = {}
+        for e in events:
+            uuid, before = e.originator_id, e.originator_version - 1
+            if uuid in prev or before == 0:
+                continue
+            head = self.chain_heads.get(uuid, before)
+            if head is None:
+                stored = self.recorder.select_events(uuid, lte=before)
+                head = fold_stored(stored, GENESIS)
+            prev[uuid] = head
+        return prev
 
     def _save(self, *aggregates: TimedAggregate, reads: Iterable[TimedAggregate] = ()) -> None:
         """Save atomically. On SQLite the write transaction also checks that
@@ -232,15 +227,27 @@ class Stored(Application[UUID]):
         first = recorder.select_notifications(start=None, limit=1)
         if first:
             self.mapper.to_domain_event(first[0])  # the key check: decode one event
-        if isinstance(recorder, SQLiteApplicationRecorder):
-            check_reads_on_insert(recorder)
         return recorder
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        return ChainedEventStore(self.mapper, self.recorder, self.chain_heads)
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        recorder = self.factory.aggregate_recorder(purpose="snapshots")
+        return ChainedEventStore(self.mapper, recorder, self.chain_heads, snapshots=True)
 
     # issue 3: a PostgreSQL ``?schema=`` is created on first use, like the
     # tables. Processes starting at once on a fresh database race on
     # eventsourcing's CREATE TABLE/TYPE/FUNCTION (PostgreSQL) or on the first
     # write lock (SQLite); creating the tables again is safe, so retry.
+    #
+    # The recorders that write the hash chain are registered through
+    # eventsourcing's own setting, unless the environment names others.
     def construct_factory(self, env: Any) -> Any:
+        module = env.get("PERSISTENCE_MODULE") or ""
+        topic = {"eventsourcing.sqlite": SQLITE_TOPIC, "eventsourcing.postgres": POSTGRES_TOPIC}
+        if module in topic and not env.get("APPLICATION_RECORDER_TOPIC"):
+            env["APPLICATION_RECORDER_TOPIC"] = topic[module]
         factory = super().construct_factory(env)
         create_schema(getattr(factory, "datastore", None))
         for name in ("application_recorder", "aggregate_recorder"):

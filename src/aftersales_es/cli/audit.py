@@ -162,19 +162,28 @@ def _replay(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from aftersales_es.audit.chain import anchor, load_anchor, verify
+    from aftersales_es.audit import anchor as anchors
+    from aftersales_es.audit.chain import migrate, verify
 
-    against = load_anchor(_read(args.against)) if args.against else None
-    result = verify(open_app(args), args.cases, against=against, keep_heads=args.anchor)
+    app = open_app(args)
+    if args.migrate:
+        print(json.dumps(migrate(app), sort_keys=True))
+    doc: dict[str, Any] | None = None
+    if args.against:
+        result = anchors.against(app, anchors.load(_read(args.against)))
+    elif args.anchor:
+        result, doc = anchors.take(app, heads=args.heads)
+    else:
+        result = verify(app, args.cases)
     if result.findings:
         rows = [asdict(f) for f in result.findings]
         if args.json:
             print(json.dumps({"findings": rows}, sort_keys=True, ensure_ascii=False))
         else:
-            print(render_table(rows, ["case_id", "version", "problem", "detail", "case_uuid"]))
+            print(render_table(rows, ["aggregate", "version", "problem", "detail", "uuid"]))
         return 1
-    if args.anchor:
-        print(json.dumps(anchor(result), sort_keys=True, indent=None if args.json else 1))
+    if doc is not None:
+        print(json.dumps(doc, sort_keys=True, indent=None if args.json else 1))
     elif args.json:
         print(json.dumps({"findings": []}))
     return 0
@@ -211,6 +220,10 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("verify", help="check the events' hash chains (tamper evidence)")
     p.add_argument("cases", nargs="*", metavar="CASE")
-    p.add_argument("--anchor", action="store_true", help="print the chain heads as JSON")
+    p.add_argument("--anchor", action="store_true", help="print the store-wide head as JSON")
+    p.add_argument("--heads", action="store_true", help="with --anchor: list every chain head")
     p.add_argument("--against", help="an anchor file: detect a rewritten or cut history")
+    p.add_argument(
+        "--migrate", action="store_true", help="first chain events stored before the chain"
+    )
     p.set_defaults(func=_verify)
