@@ -1,239 +1,236 @@
-"""Tamper evidence (issue 4): hash chains over each case's stored events.
+"""Tamper evidence: the hash chain written with every event, anchors, migration.
 
-The tamper tests edit the SQLite file directly, as someone with access to the
-database would: change a byte, swap, delete or insert events, cut a tail.
+Raw-row edits of every aggregate type on both stores are in
+``test_tamper.py``; here: what the chain covers (encrypted and compressed
+payloads, snapshots), forgers who rewrite the digest rows too, signed
+anchors, and chaining a store written before the chain existed.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from eventsourcing.cryptography import AESCipher
+from eventsourcing.persistence import StoredEvent
 
-from aftersales_es.audit.chain import CHAIN, GENESIS, anchor, link, verify
+from aftersales_es.adapters.recorders import DIGESTS, GENESIS, ChainError, link
+from aftersales_es.engine import AfterSales
+from aftersales_es.audit import anchor
+from aftersales_es.audit.chain import chain_meta, migrate, verify
 from aftersales_es.cli.main import main
 from aftersales_es.domain.base import case_uuid
-from aftersales_es.engine import AfterSales
 
+from .helpers import order, t
 from .test_history import run_path
+from .test_tamper import Rows
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    """A SQLite store with three cases whose chains have been recorded."""
-    path = tmp_path / "aftersales.db"
-    app = AfterSales(str(path))
+def db(tmp_path: Path) -> Iterator[str]:
+    """A SQLite store with three cases (and their orders and rule sets)."""
+    path = str(tmp_path / "aftersales.db")
+    app = AfterSales(path)
     run_path(app, "ks_dispute_for_buyer", case="C1", order_id="O1")  # 8 events
     run_path(app, "ks_return", case="C2", order_id="O2")  # 5 events
     run_path(app, "km_silent_refund", case="C3", order_id="O3")  # 6 events
-    assert verify(app).findings == []
     app.close()
-    return path
+    yield path
 
 
-def tamper(path: Path, sql: str, *params: object) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute(sql, params)
-
-
-def row(path: Path, case: str, version: int) -> tuple[str, bytes]:
-    with sqlite3.connect(path) as conn:
-        got = conn.execute(
-            "SELECT topic, state FROM stored_events WHERE originator_id = ?"
-            " AND originator_version = ?",
-            (case_uuid(case).hex, version),
-        ).fetchone()
-    return str(got[0]), bytes(got[1])
-
-
-def problems(
-    path: Path, *cases: str, against: dict[str, dict[str, object]] | None = None
-) -> list[tuple[str, int, str]]:
-    app = AfterSales(str(path))
+def problems(store: str, *cases: str) -> list[tuple[str, int, str]]:
+    app = AfterSales(store)
     try:
-        found = verify(app, cases, against=against).findings
+        return [(f.aggregate, f.version, f.problem) for f in verify(app, cases).findings]
     finally:
         app.close()
-    return [(f.case_id, f.version, f.problem) for f in found]
 
 
-def test_clean_store_reports_nothing(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--store", str(db), "verify"]) == 0
+def edit(store: str, fn: object, *args: object) -> None:
+    app = AfterSales(store)
+    try:
+        getattr(Rows(app), str(fn))(*args)
+    finally:
+        app.close()
+
+
+def test_clean_store_reports_nothing(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--store", db, "verify"]) == 0
     assert capsys.readouterr().out == ""
-    assert problems(db) == []
 
 
-def test_one_changed_byte_in_a_payload_is_found(db: Path) -> None:
-    _, state = row(db, "C1", 2)
-    forged = state.replace(b'"reason":"used item"', b'"reason":"used itex"')
-    assert len(forged) == len(state) and forged != state
-    tamper(
-        db,
-        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 2",
-        forged,
-        case_uuid("C1").hex,
-    )
-    assert problems(db) == [("C1", 2, "altered")]
-
-
-def test_two_swapped_events_are_found(db: Path) -> None:
-    (t4, s4), (t5, s5) = row(db, "C1", 4), row(db, "C1", 5)
-    for version, topic, state in ((4, t5, s5), (5, t4, s4)):
-        tamper(
-            db,
-            "UPDATE stored_events SET topic = ?, state = ? WHERE originator_id = ?"
-            " AND originator_version = ?",
-            topic,
-            state,
-            case_uuid("C1").hex,
-            version,
-        )
-    assert problems(db) == [("C1", 4, "altered")]
-
-
-def test_a_deleted_event_is_found(db: Path) -> None:
-    tamper(
-        db,
-        "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = 3",
-        case_uuid("C2").hex,
-    )
-    assert ("C2", 3, "deleted") in problems(db)
-
-
-def test_an_inserted_event_is_found(db: Path) -> None:
-    """Make room after v2 (shift later versions up), then insert a forged event."""
-    key = case_uuid("C2").hex
-    for version in (5, 4, 3):
-        tamper(
-            db,
-            "UPDATE stored_events SET originator_version = ? WHERE originator_id = ?"
-            " AND originator_version = ?",
-            version + 1,
-            key,
-            version,
-        )
-    topic, state = row(db, "C2", 2)
-    tamper(db, "INSERT INTO stored_events VALUES (?, 3, ?, ?)", key, topic, state)
-    found = problems(db)
-    assert ("C2", 3, "altered") in found and ("C2", 6, "unchained") in found
-
-
-def test_removed_last_event_is_found_by_the_chain_or_the_anchor(db: Path) -> None:
-    app = AfterSales(str(db))
-    heads = {h["case_uuid"]: h for h in anchor(verify(app, keep_heads=True))["heads"]}
+def test_an_edit_made_before_any_verify_is_found_by_verify_and_audit(db: str) -> None:
+    """The chain is written with the events: nothing is sealed after the fact."""
+    app = AfterSales(db)
+    _, state = Rows(app).get(case_uuid("C2"), 5)  # Refunded 120.00
+    old = b'"amount":{"_type_":"decimal_str","_data_":"120.00"'
+    assert old in state
+    Rows(app).put(case_uuid("C2"), 5, state.replace(old, old.replace(b"120.00", b"99.90")))
     app.close()
-    key = case_uuid("C3").hex
-    tamper(db, "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = 6", key)
-    assert problems(db) == [("C3", 6, "deleted")]
-    # Someone who also removes the chain row is caught only by the anchor.
-    tamper(db, f"DELETE FROM {CHAIN} WHERE case_uuid = ? AND version = 6", key)
-    assert problems(db) == []
-    assert problems(db, against=heads) == [("C3", 6, "truncated")]
+    assert problems(db) == [("case C2", 5, "altered")]
+    assert main(["--store", db, "verify"]) == 1
+    assert main(["--store", db, "audit"]) == 1
 
 
-def test_rewritten_history_with_rewritten_chain_is_found_by_the_anchor(db: Path) -> None:
-    app = AfterSales(str(db))
-    heads = {h["case_uuid"]: h for h in anchor(verify(app, keep_heads=True))["heads"]}
-    app.close()
-    key = case_uuid("C1").hex
-    topic, state = row(db, "C1", 7)  # the ruled_liable deduction of 60.00
-    tamper(
-        db,
-        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 7",
-        state.replace(b'"60.00"', b'"6.00"'),
-        key,
-    )
+def test_a_save_without_the_previous_digest_is_refused(db: str) -> None:
+    app = AfterSales(db)
+    try:
+        uuid = case_uuid("C2")
+        forged = StoredEvent(uuid, 6, "aftersales_es.events:Closed", b"{}")
+        with pytest.raises(ChainError, match="previous digest"):
+            app.recorder.insert_events([forged])
+        assert Rows(app).versions(uuid) == [1, 2, 3, 4, 5]
+    finally:
+        app.close()
+
+
+def test_history_and_digests_rewritten_together_are_found_only_by_the_anchor(db: str) -> None:
+    app = AfterSales(db)
+    _, doc = anchor.take(app, heads=True)
+    rows, uuid = Rows(app), case_uuid("C1")
+    _, state = rows.get(uuid, 7)  # the ruled_liable deduction of 60.00
+    rows.put(uuid, 7, state.replace(b'"60.00"', b'"6.00"'))
     prev = GENESIS
-    for version in range(1, 9):  # recompute the whole chain, as a careful forger would
-        topic, state = row(db, "C1", version)
-        prev = link(prev, case_uuid("C1"), version, topic, state)
-        tamper(
-            db,
-            f"UPDATE {CHAIN} SET digest = ? WHERE case_uuid = ? AND version = ?",
-            prev,
-            key,
-            version,
-        )
-    assert problems(db) == []
-    assert problems(db, against=heads) == [("C1", 8, "anchor_mismatch")]
-
-
-def test_verify_named_cases_only(db: Path) -> None:
-    tamper(
-        db,
-        "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = 2",
-        case_uuid("C1").hex,
-    )
-    assert problems(db, "C2", "C3") == []
-    assert ("C1", 2, "deleted") in problems(db, "C1")
-
-
-def test_cli_anchor_then_against_detects_a_cut_tail(
-    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["--store", str(db), "verify", "--anchor"]) == 0
-    heads = tmp_path / "heads.json"
-    heads.write_text(capsys.readouterr().out)
-    doc = json.loads(heads.read_text())
-    assert [(h["case_id"], h["version"]) for h in doc["heads"]] == [("C1", 8), ("C2", 5), ("C3", 6)]
-    assert main(["--store", str(db), "verify", "--against", str(heads)]) == 0
-    key = case_uuid("C2").hex
-    tamper(db, "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = 5", key)
-    tamper(db, f"DELETE FROM {CHAIN} WHERE case_uuid = ? AND version = 5", key)
-    assert main(["--store", str(db), "--json", "verify", "--against", str(heads)]) == 1
-    (finding,) = json.loads(capsys.readouterr().out)["findings"]
-    assert (finding["case_id"], finding["problem"]) == ("C2", "truncated")
-    heads.write_text('{"schema": "something-else"}')
-    assert main(["--store", str(db), "verify", "--against", str(heads)]) == 2
-
-
-def test_chain_on_every_store_is_clean_then_finds_an_edit(app: AfterSales) -> None:
-    run_path(app, "ks_return")
+    for version in rows.versions(uuid):  # recompute every digest, as a careful forger would
+        prev = link(prev, uuid, version, *rows.get(uuid, version))
+        rows.run(f"UPDATE {DIGESTS} SET digest = ? WHERE originator_id = ?"
+                 " AND originator_version = ?", prev, uuid.hex, version)  # fmt: skip
     assert verify(app).findings == []
-    table = app.recorder.events_table_name  # type: ignore[attr-defined]
-    key = case_uuid("C1") if app.sql.dialect == "postgres" else case_uuid("C1").hex
-    with app.sql.write() as cur:
-        cur.execute(
-            f"UPDATE {table} SET topic = 'aftersales_es.events:Approved'"
-            " WHERE originator_id = ? AND originator_version = 3",
-            (key,),
-        )
-    assert [(f.version, f.problem) for f in verify(app).findings] == [(3, "altered")]
-    assert app.get_case("C1").state == "refunded"  # the read side never notices
+    found = {(f.uuid, f.version, f.problem) for f in anchor.against(app, doc).findings}
+    assert found == {("", 0, "anchor_mismatch"), (uuid.hex, 8, "anchor_mismatch")}
+    app.close()
 
 
-def test_encrypted_store_chains_plaintext_and_finds_an_edited_ciphertext(tmp_path: Path) -> None:
-    path = tmp_path / "encrypted.db"
+def test_a_deleted_aggregate_with_its_digests_is_found_by_the_anchor(db: str) -> None:
+    app = AfterSales(db)
+    _, doc = anchor.take(app)  # no per-aggregate heads: the root and counts alone
+    Rows(app).delete(case_uuid("C3"))
+    Rows(app).run(f"DELETE FROM {DIGESTS} WHERE originator_id = ?", case_uuid("C3").hex)
+    assert verify(app).findings == []
+    (finding,) = anchor.against(app, doc).findings
+    assert finding.problem == "anchor_mismatch" and "2 cases" not in finding.detail
+    app.close()
+
+
+def test_cli_anchor_then_against_and_signed_anchors(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AFTERSALES_ANCHOR_KEY", "k1")
+    assert main(["--store", db, "verify", "--anchor", "--heads"]) == 0
+    path = tmp_path / "anchor.json"
+    path.write_text(capsys.readouterr().out)
+    doc = json.loads(path.read_text())
+    assert (doc["aggregates"], doc["events"], len(doc["hmac"])) == (
+        3 + 3 + 2,  # cases, orders, rule sets (Kuaishou and Kilimall)
+        doc["events"],
+        64,
+    )
+    assert main(["--store", db, "verify", "--against", str(path)]) == 0
+    edit(db, "delete", case_uuid("C2"), 5)
+    assert main(["--store", db, "--json", "verify", "--against", str(path)]) == 1
+    problems_seen = {f["problem"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert problems_seen == {"deleted", "truncated", "anchor_mismatch"}
+    path.write_text(json.dumps({**doc, "events": 1}))  # an edited anchor
+    assert main(["--store", db, "--json", "verify", "--against", str(path)]) == 1
+    assert "anchor_signature" in capsys.readouterr().out
+    monkeypatch.delenv("AFTERSALES_ANCHOR_KEY")
+    assert main(["--store", db, "verify", "--against", str(path)]) == 2  # signed, no key
+    path.write_text('{"schema": "something-else"}')
+    assert main(["--store", db, "verify", "--against", str(path)]) == 2
+
+
+def test_verify_named_cases_only(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    edit(db, "delete", case_uuid("C1"), 2)
+    assert problems(db, "C2", "C3") == []
+    assert ("case C1", 2, "deleted") in problems(db, "C1")
+    assert main(["--store", db, "verify", "C1", "NOPE"]) == 2
+    assert "'NOPE' not found" in capsys.readouterr().err
+
+
+def test_encrypted_compressed_store_chains_the_stored_bytes(tmp_path: Path) -> None:
+    path = str(tmp_path / "encrypted.db")
     env = {
         "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
         "CIPHER_KEY": AESCipher.create_key(32),
         "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
     }
-    app = AfterSales(str(path), env=env)
+    app = AfterSales(path, env=env)
     run_path(app, "ks_return")
     assert verify(app).findings == []
+    rows, uuid = Rows(app), case_uuid("C1")
+    prev = GENESIS
+    for version in rows.versions(uuid):  # the digests cover the ciphertext as stored
+        prev = link(prev, uuid, version, *rows.get(uuid, version))
+    assert rows.run(f"SELECT MAX(digest) FROM {DIGESTS} WHERE originator_id = ?"
+                    " AND originator_version = 5", uuid.hex) == [(prev,)]  # fmt: skip
+    _, state = rows.get(uuid, 2)
+    rows.put(uuid, 2, state[:-1] + bytes([state[-1] ^ 1]))
+    assert [(f.version, f.problem) for f in verify(app).findings] == [(2, "altered")]
     app.close()
-    _, state = row(path, "C1", 2)
-    flipped = state[:-1] + bytes([state[-1] ^ 1])
-    tamper(
-        path,
-        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 2",
-        flipped,
-        case_uuid("C1").hex,
-    )
-    app = AfterSales(str(path), env=env)
+
+
+def test_snapshots_carry_the_head_so_later_events_chain_on(store: str) -> None:
+    """Given a case past its snapshot interval, a fresh process loads it from the
+    snapshot and writes more events: the chain continues unbroken."""
+    app = AfterSales(store)
+    order(app)
+    app.execute("apply", case="C1", order="O1", at=t(days=3), kind="refund_only", amount="80.00")
+    app.execute("reject", case="C1", at=t(days=3, hours=1), reason="used")
+    app.execute("escalate", case="C1", at=t(days=3, hours=2))
+    for i in range(60):
+        app.execute("submit_evidence", case="C1", at=t(days=3, hours=3, minutes=i),
+                    by="buyer", note=f"#{i}")  # fmt: skip
+    assert app.snapshots is not None and list(app.snapshots.get(case_uuid("C1")))
+    app.close()
+    fresh = AfterSales(store, env={"AFTERSALES_CACHE_SIZE": "0"})
     try:
-        found = [(f.version, f.problem) for f in verify(app).findings]
+        fresh.execute("submit_evidence", case="C1", at=t(days=4), by="seller", note="late")
+        assert fresh.get_case("C1").version == 64
+        assert verify(fresh).findings == []
+    finally:
+        fresh.close()
+
+
+def test_migration_chains_a_store_written_before_the_chain(db: str) -> None:
+    # Given: a store whose events have no digest rows (as written before the chain)
+    app = AfterSales(db)
+    Rows(app).run(f"DELETE FROM {DIGESTS}")
+    before = verify(app)
+    assert {f.problem for f in before.findings} == {"unchained"}
+    # When: it is migrated (twice: it is idempotent), then written to
+    assert migrate(app)["chained"] == before.events
+    assert migrate(app)["chained"] == 0
+    app.close()
+    run_path(AfterSales(db), "ks_return", case="C9", order_id="O9", base=t(days=40))
+    # Then: the chain is clean and says where it began
+    app = AfterSales(db)
+    try:
+        assert verify(app).findings == []
+        assert int(chain_meta(app)["migrated_up_to"]) == before.position
     finally:
         app.close()
-    assert found == [(2, "altered"), (2, "unreadable")]
 
 
-def test_verify_of_an_unknown_case_is_an_error(
-    db: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["--store", str(db), "verify", "C1", "NOPE"]) == 2
-    assert "'NOPE' not found" in capsys.readouterr().err
+def test_cli_migrate_prints_what_it_chained(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    app = AfterSales(db)
+    Rows(app).run(f"DELETE FROM {DIGESTS} WHERE originator_id = ?", case_uuid("C2").hex)
+    app.close()
+    assert main(["--store", db, "verify"]) == 1
+    capsys.readouterr()
+    assert main(["--store", db, "verify", "--migrate"]) == 0
+    assert json.loads(capsys.readouterr().out)["chained"] == 5
+    assert problems(db) == []
+
+
+def test_retention_renewals_chain_every_key_record_event(store: str) -> None:
+    app = AfterSales(store)
+    app.key_retention = timedelta(0)
+    order(app)
+    for i, name in enumerate(("apply", "approve")):
+        extra = {"order": "O1", "kind": "return_refund", "amount": "50.00"} if i == 0 else {}
+        app.execute(name, case="C1", at=t(days=3, hours=i), idempotency_key="K", **extra)
+    assert verify(app).findings == []
+    app.close()

@@ -106,6 +106,11 @@ class Derived:
     deductions: list[tuple[Any, ...]] = field(default_factory=list)
     deadlines: str = "[]"  #: :func:`deadline_key` of the pending deadlines
     events: int = 0
+    #: (version, at, amount, fee, lines) of each refund, as stored
+    refunds: list[tuple[Any, ...]] = field(default_factory=list)
+    ruleset: str = ""  #: the digest of the rule set the case was applied under
+    #: (version, field, found, expected) where an event disagrees with itself
+    problems: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def deadline_key(deadlines: list[Data]) -> str:
@@ -120,7 +125,8 @@ def deadline_key(deadlines: list[Data]) -> str:
 class _Fold:
     """One case's columns, event by event: later events change only what they carry."""
 
-    __slots__ = ("cols", "deductions", "events", "last_at", "pending", "raw", "state", "version")
+    __slots__ = ("cols", "deductions", "events", "last_at", "pending", "problems", "raw",
+                 "refunds", "ruleset", "state", "version")  # fmt: skip
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
@@ -134,6 +140,9 @@ class _Fold:
         self.last_at = ""
         self.pending: list[Data] = []
         self.events = 0
+        self.refunds: list[tuple[Any, ...]] = []
+        self.ruleset = ""
+        self.problems: list[tuple[Any, ...]] = []
 
     def add(self, version: int, name: str, data: Data) -> None:
         at = data["at"]["_data_"]
@@ -143,10 +152,16 @@ class _Fold:
             zero = Decimal(amount)
             c[:] = [data["case_id"], data["order_id"], data["seller_id"], data["platform"],
                     data["kind"], amount, str(zero - zero), data["currency"], at]  # fmt: skip
+            self.ruleset = data["ruleset"]["digest"]
         elif name == "ProposalAccepted":  # a plan in force replaces the ask
             c[4], c[5] = data["kind"], data["amount"]["_data_"]
         elif name == "Refunded":
-            c[6] = data["refunded_total"]["_data_"]
+            amount, total = data["amount"]["_data_"], data["refunded_total"]["_data_"]
+            if Decimal(c[6] or 0) + Decimal(amount) != Decimal(total):
+                self.problems.append((version, "refunded_total", total, f"{c[6]} + {amount}"))
+            c[6] = total
+            fee = _text(data.get("fee", "0"))
+            self.refunds.append((version, at, amount, fee, data.get("lines") or []))
         elif name == "DeductionRecorded":
             amount = data["amount"]["_data_"]
             row = (version, data["seller_id"], data["reason"], amount, data["currency"], at)
@@ -162,7 +177,8 @@ class _Fold:
         row = (*c[:5], self.state, c[5], c[6], c[7], self.version, applied, utc(self.last_at))
         deductions = [(*d[:5], utc(d[5]), *d[5:]) for d in self.deductions]
         pending = deadline_key(self.pending) if self.pending else "[]"
-        return Derived(key, row, deductions, pending, self.events)
+        return Derived(key, row, deductions, pending, self.events, self.refunds, self.ruleset,
+                       self.problems)  # fmt: skip
 
 
 class _Decoder:

@@ -1,6 +1,11 @@
 """The audit: re-derive every case and the whole ledger from the events alone,
 and compare them with the stored read models.
 
+Beside the read models, the same pass checks the events against each other
+(:mod:`.reconcile`): each refund against the total it carries, each case
+against its order (cases opened, slots still held, refunds per case and per
+line, the order's cap) and each rule-set digest against its stored record.
+
 The case events are streamed in case order, a page at a time (not one
 ``repository.get`` per case), and each case is folded from its own events by
 :mod:`.replay`; the three read models are read in the same key order, so the
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aftersales_es.adapters.sql import Cursor
 from aftersales_es.audit.bulk import Derived, Progress, count, derive
 from aftersales_es.audit.chain import paged
+from aftersales_es.audit.reconcile import Sides, case_facts, locate, orders, rulesets
 from aftersales_es.readmodels.projector import (
     CASE_FIELDS,
     CASES,
@@ -237,7 +243,30 @@ def audit(app: AfterSales, progress: Progress | None = None) -> Report:
         report = Report(position=int(cur.fetchone()[0]))
         report.events = count(app, cur, report.position, cases_only=False)
         check = _Check(cur, report)
+        sides, used = Sides(), {}
         for derived in derive(app, cur, report.position, progress):
             check.case(derived)
+            _cross(derived, sides, report)
+            used.setdefault(derived.ruleset, derived.row[0])
         check.rest()
+        orders(app, cur, report.position, sides, report.mismatches)
+        if off := sides.off():  # name what disagrees: a second pass over those orders
+            sides = Sides(only=off)
+            for derived in derive(app, cur, report.position):
+                for order_id, fact, version in case_facts(derived):
+                    sides.add(order_id, fact, 1, version)
+            orders(app, cur, report.position, sides, [])
+            locate(sides, report.mismatches)
+    used.pop("", None)
+    rulesets(app, used, report.mismatches)
     return report
+
+
+def _cross(d: Derived, sides: Sides, report: Report) -> None:
+    """The case's own money events, and its facts about its order."""
+    for version, name, found, expected in d.problems:
+        report.mismatches.append({"table": "events", "case_id": d.row[0] or "",
+                                  "case_uuid": d.key, "version": version, "field": name,
+                                  "found": found, "expected": expected})  # fmt: skip
+    for order_id, fact, version in case_facts(d):
+        sides.add(order_id, fact, 1, version)

@@ -114,6 +114,13 @@ def _audit_text(report: Report) -> str:
     ]
     for m in data["mismatches"]:
         at = f" v{m['version']}" if "version" in m else ""
+        if "expected" in m:
+            order = f" order {m['order_id']}" if m.get("order_id") else ""
+            lines.append(
+                f"  {m['table']}: case {m['case_id'] or '?'}{order}{at} {m['field']}:"
+                f" found {m['found']!r}, expected {m['expected']!r}"
+            )
+            continue
         lines.append(
             f"  {m['table']}: case {m['case_id'] or '?'} ({m['case_uuid']}){at} {m['field']}:"
             f" events say {m['events']!r}, read model says {m['read_model']!r}"
