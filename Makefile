@@ -16,6 +16,7 @@ demo: $(STAMP)
 	rm -f demo.db demo.db-wal demo.db-shm
 	$(BIN)/aftersales --store demo.db demo
 	$(BIN)/aftersales --store demo.db audit
+	$(BIN)/aftersales --store demo.db verify
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
 from aftersales_es.adapters.recorders import CHAIN_META, DIGESTS, ChainError, chain_rows
@@ -33,7 +33,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             schema, Identifier(DIGESTS)
         )
 
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
         # Computed before anything is sent: a missing previous digest writes nothing.
         kwargs["_digests"][:] = chain_rows(stored_events, kwargs.get("chain") or {})
 
@@ -42,7 +44,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         if self.datastore.enable_db_functions:
             raise ChainError("POSTGRES_ENABLE_DB_FUNCTIONS inserts events without their digests")
-        return super().insert_events(stored_events, **kwargs, _digests=[])
+        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs, _digests=[])
+        return ids
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -91,7 +91,7 @@ def load(text: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
         schema = (doc.get("schema"), doc.get("schema_version"))
-        int(doc["position"]), str(doc["root"])  # noqa: B018
+        int(doc["position"]), str(doc["root"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidInputError(f"not an anchor file: {type(exc).__name__}: {exc}") from None
     if schema != (SCHEMA, VERSION):

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 
     from aftersales_es.engine import AfterSales
 
-__all__ = ["GENESIS", "Finding", "Verified", "as_uuid", "link", "chain_meta", "migrate", "paged", "verify"]
+__all__ = [
+    "GENESIS", "Finding", "Verified", "as_uuid", "chain_meta", "link", "migrate", "paged", "verify"
+]  # fmt: skip
 
 PAGE = 2000
 #: What names an aggregate in a finding: the id its creating event carries.
@@ -122,7 +124,9 @@ def _grouped(
     """Per aggregate, in key order: its stored events and its digest rows."""
     table = app.recorder.events_table_name  # type: ignore[attr-defined]
     pg = app.sql.dialect == "postgres"
-    where, params = ("", []) if only is None else (" WHERE originator_id = ?", [only if pg else only.hex])
+    where, params = "", []
+    if only is not None:
+        where, params = " WHERE originator_id = ?", [only if pg else only.hex]
     position = "notification_id" if pg else "rowid"
     events = paged(cur, f"SELECT originator_id AS k0, originator_version AS k1, topic, state,"
                    f" {position} FROM {table}{where}", params, 2)  # fmt: skip
@@ -190,8 +194,8 @@ def verify(
         position = "notification_id" if app.sql.dialect == "postgres" else "rowid"
         cur.execute(f"SELECT COALESCE(MAX({position}), 0) FROM {table}")
         result.position = int(cur.fetchone()[0])
-        targets = [case_uuid(c) for c in case_ids] or [None]
-        for only, case_id in zip(targets, [*case_ids] or [None], strict=True):
+        targets: list[tuple[UUID | None, str | None]] = [(case_uuid(c), c) for c in case_ids]
+        for only, case_id in targets or [(None, None)]:
             seen = False
             for uuid, stored, rows in _grouped(app, cur, only):
                 seen = True

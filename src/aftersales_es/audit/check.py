@@ -243,7 +243,7 @@ def audit(app: AfterSales, progress: Progress | None = None) -> Report:
         report = Report(position=int(cur.fetchone()[0]))
         report.events = count(app, cur, report.position, cases_only=False)
         check = _Check(cur, report)
-        sides, used = Sides(), {}
+        sides, used = Sides(), dict[str, str]()
         for derived in derive(app, cur, report.position, progress):
             check.case(derived)
             _cross(derived, sides, report)

@@ -216,7 +216,7 @@ def rulesets(app: AfterSales, used: dict[str, str], report: list[dict[str, Any]]
     for digest, case_id in sorted(used.items()):
         found = ""
         try:
-            values = app.repository.get(ruleset_uuid(digest)).values
+            values: dict[str, Any] = app.repository.get(ruleset_uuid(digest)).values
             canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
             found = hashlib.sha256(canonical.encode()).hexdigest()
         except Exception as exc:  # a missing or undecodable record
