@@ -123,9 +123,9 @@ def _byte(rows: Rows, uuid: UUID, twin: UUID) -> None:
 def _swap(rows: Rows, uuid: UUID, twin: UUID) -> None:
     versions = rows.versions(uuid)
     # A one-event aggregate (a rule-set record) swaps with its twin.
-    a, b = (uuid, versions[-2]), (uuid, versions[-1])
-    if len(versions) == 1:
-        a, b = (uuid, 1), (twin, 1)
+    a, b = (uuid, 1), (twin, 1)
+    if len(versions) > 1:
+        a, b = (uuid, versions[-2]), (uuid, versions[-1])
     (_, sa), (_, sb) = rows.get(*a), rows.get(*b)
     rows.put(*a, sb)
     rows.put(*b, sa)
