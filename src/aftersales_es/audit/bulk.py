@@ -21,12 +21,12 @@ the mapper, so upcasters apply exactly as on load.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
@@ -39,6 +39,15 @@ from aftersales_es.readmodels.projector import EVENTS_TOPIC, utc_key
 
 if TYPE_CHECKING:
     from aftersales_es.engine import AfterSales
+
+
+class Other(Protocol):
+    """Takes the rows of other aggregates' ``topics`` that the case scan reads."""
+
+    topics: frozenset[str]
+
+    def row(self, raw: Any, version: int, topic: str, state: bytes) -> None: ...
+
 
 #: Case events read per query (keyset paging: each page is a fresh index seek).
 PAGE = 1000
@@ -208,24 +217,28 @@ class _Decoder:
         return type(e).__name__, json.loads(_PLAIN.encode(fields))
 
 
-def _pages(app: AfterSales, cur: Cursor, stop: int) -> Iterator[list[Any]]:
-    """Pages of (originator_id, version, topic, state) of the case events up to log
-    position ``stop``, in primary-key order (keyset paging on the key)."""
+def _pages(
+    app: AfterSales, cur: Cursor, stop: int, topics: Sequence[str] = ()
+) -> Iterator[list[Any]]:
+    """Pages of (originator_id, version, topic, state) of the case events (and of
+    ``topics``) up to log position ``stop``, in primary-key order (keyset paging
+    on the key): one scan of the table, whatever else it holds."""
     table = app.recorder.events_table_name  # type: ignore[attr-defined]
     position = "notification_id" if app.sql.dialect == "postgres" else "rowid"
+    also = f" OR topic IN ({', '.join('?' * len(topics))})" if topics else ""
     sql = (
         f"SELECT originator_id, originator_version, topic, state FROM {table}"
-        f" WHERE topic LIKE ? ESCAPE '!' AND {position} <= ?"
+        f" WHERE (topic LIKE ? ESCAPE '!'{also}) AND {position} <= ?"
     )
     order = " ORDER BY originator_id, originator_version LIMIT ?"
-    cur.execute(sql + order, (_LIKE, stop, PAGE))
+    cur.execute(sql + order, (_LIKE, *topics, stop, PAGE))
     while rows := cur.fetchall():
         yield rows
         if len(rows) < PAGE:
             return
         last = rows[-1]
         where = " AND (originator_id, originator_version) > (?, ?)"
-        cur.execute(sql + where + order, (_LIKE, stop, last[0], last[1], PAGE))
+        cur.execute(sql + where + order, (_LIKE, *topics, stop, last[0], last[1], PAGE))
 
 
 def count(app: AfterSales, cur: Cursor, stop: int, *, cases_only: bool) -> int:
@@ -247,6 +260,7 @@ def derive(
     progress: Progress | None = None,
     *,
     mapper_only: bool = False,
+    others: Other | None = None,
 ) -> Iterator[Derived]:
     """Every case with events up to log position ``stop``, derived from them
     alone, in key order: the order of the read models' ``case_uuid`` too, as
@@ -255,13 +269,19 @@ def derive(
     transaction; ``progress``
     gets (case events read, case events in all) after each page.
     ``mapper_only`` decodes every event through the application's mapper: the
-    reference the fast path is tested against."""
+    reference the fast path is tested against. ``others`` gets the rows of its
+    ``topics`` (another aggregate's events) in the same scan, in key order."""
     decode = _Decoder(app, mapper_only=mapper_only)
     total = count(app, cur, stop, cases_only=True) if progress is not None else 0
     done = 0
     fold: _Fold | None = None
-    for rows in _pages(app, cur, stop):
+    topics = others.topics if others is not None else frozenset()
+    for rows in _pages(app, cur, stop, sorted(topics)):
         for raw, version, topic, state in rows:
+            if topic in topics:
+                others.row(raw, version, topic, state)  # type: ignore[union-attr]
+                done -= 1
+                continue
             decoded = decode(raw, version, topic, state)
             if decoded is None:
                 continue

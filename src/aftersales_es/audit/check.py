@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aftersales_es.adapters.sql import Cursor
 from aftersales_es.audit.bulk import Derived, Progress, count, derive
 from aftersales_es.audit.chain import paged
-from aftersales_es.audit.reconcile import Sides, case_facts, locate, orders, rulesets
+from aftersales_es.audit.reconcile import Orders, Sides, case_facts, locate, rulesets
 from aftersales_es.readmodels.projector import (
     CASE_FIELDS,
     CASES,
@@ -244,18 +244,20 @@ def audit(app: AfterSales, progress: Progress | None = None) -> Report:
         report.events = count(app, cur, report.position, cases_only=False)
         check = _Check(cur, report)
         sides, used = Sides(), dict[str, str]()
-        for derived in derive(app, cur, report.position, progress):
+        orders = Orders(app, sides, report.mismatches)
+        for derived in derive(app, cur, report.position, progress, others=orders):
             check.case(derived)
             _cross(derived, sides, report)
             used.setdefault(derived.ruleset, derived.row[0])
+        orders.finish()
         check.rest()
-        orders(app, cur, report.position, sides, report.mismatches)
-        if off := sides.off():  # name what disagrees: a second pass over those orders
+        if off := sides.off():  # name what disagrees: a second pass, for those orders
             sides = Sides(only=off)
-            for derived in derive(app, cur, report.position):
+            orders = Orders(app, sides, [])
+            for derived in derive(app, cur, report.position, others=orders):
                 for order_id, fact, version in case_facts(derived):
                     sides.add(order_id, fact, 1, version)
-            orders(app, cur, report.position, sides, [])
+            orders.finish()
             locate(sides, report.mismatches)
     used.pop("", None)
     rulesets(app, used, report.mismatches)

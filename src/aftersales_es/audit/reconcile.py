@@ -17,15 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-
-from aftersales_es.adapters.sql import Cursor
-from aftersales_es.audit.bulk import _PLAIN, PAGE, Derived, _text
+from aftersales_es.audit.bulk import Derived, _raw_decode, _text
+from aftersales_es.audit.chain import payload
 from aftersales_es.domain.ruleset_record import ruleset_uuid
 from aftersales_es.domain.statechart import OPEN
 
@@ -36,16 +33,21 @@ BUCKETS = 4096
 _MASK = (1 << 64) - 1
 ORDER_TOPIC = "aftersales_es.order:"
 _TOPICS = [ORDER_TOPIC + n for n in ("Registered", "CaseOpened", "CaseReleased", "RefundRecorded")]
+_CUT = len(ORDER_TOPIC)
 Fact = tuple[Any, ...]
 
 
 def _n(value: Any) -> str:
-    """An amount in one spelling (``50``, ``50.0`` and ``50.00`` agree)."""
-    d = Decimal(_text(value))
-    return f"{d.normalize():f}" if d else "0"
+    """An amount as stored; zero in one spelling (a default fee is ``0``, a
+    computed one ``0.00``). Both sides store each other amount from the same
+    ``Decimal``, so its string is the same."""
+    text = value["_data_"] if isinstance(value, dict) else str(value)
+    return "0" if not text.strip("0.-") else text
 
 
 def _lines(lines: Any) -> tuple[tuple[Any, ...], ...]:
+    if not lines:
+        return ()
     return tuple(
         sorted((p["line"], int(p["quantity"]), _n(p["amount"]), _n(p["fee"])) for p in lines)
     )
@@ -60,7 +62,7 @@ def case_facts(d: Derived) -> Iterator[tuple[str, Fact, int]]:
     if state in OPEN:
         yield order_id, ("holds", case_id), d.row[9]
     for version, at, amount, fee, lines in d.refunds:
-        yield order_id, ("refund", case_id, at, _n(amount), _n(fee), _lines(lines)), version
+        yield order_id, ("refund", case_id, at, amount, _n(fee), _lines(lines)), version
 
 
 class Sides:
@@ -73,7 +75,8 @@ class Sides:
 
     @staticmethod
     def bucket(order_id: str) -> int:
-        return int.from_bytes(hashlib.blake2b(order_id.encode(), digest_size=4).digest()) % BUCKETS
+        # Python's string hash: stable within the one process that holds both sides.
+        return hash(order_id) % BUCKETS
 
     def add(self, order_id: str, fact: Fact, sign: int, version: int) -> None:
         b = self.bucket(order_id)
@@ -87,31 +90,13 @@ class Sides:
         return {b for b, s in enumerate(self.sums) if s}
 
 
-def _order_rows(app: AfterSales, cur: Cursor, stop: int) -> Iterator[tuple[Any, int, str, bytes]]:
-    table = app.recorder.events_table_name  # type: ignore[attr-defined]
-    position = "notification_id" if app.sql.dialect == "postgres" else "rowid"
-    marks = ", ".join("?" * len(_TOPICS))
-    sql = (f"SELECT originator_id, originator_version, topic, state FROM {table}"
-           f" WHERE topic IN ({marks}) AND {position} <= ?")  # fmt: skip
-    order = " ORDER BY originator_id, originator_version LIMIT ?"
-    cur.execute(sql + order, (*_TOPICS, stop, PAGE))
-    while rows := cur.fetchall():
-        yield from rows
-        if len(rows) < PAGE:
-            return
-        cur.execute(sql + " AND (originator_id, originator_version) > (?, ?)" + order,
-                    (*_TOPICS, stop, rows[-1][0], rows[-1][1], PAGE))  # fmt: skip
-
-
-def _decode(app: AfterSales, raw: Any, version: int, topic: str, state: bytes) -> dict[str, Any]:
-    if app.mapper.cipher is None and app.mapper.compressor is None:
-        data: dict[str, Any] = json.loads(bytes(state))
-        return data
-    oid = UUID(raw) if isinstance(raw, str) else raw
-    e = app.mapper.to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
-    fields = {k: v for k, v in vars(e).items() if k not in ("originator_id", "originator_version")}
-    out: dict[str, Any] = json.loads(_PLAIN.encode(fields))
-    return out
+def _decoder(app: AfterSales) -> Callable[[bytes], dict[str, Any]]:
+    """Stored state -> its JSON fields (decrypted and decompressed first if sealed).
+    Older class versions need no upcasting here: absent fields read as defaults."""
+    mapper = app.mapper
+    if mapper.cipher is None and mapper.compressor is None:
+        return lambda state: _raw_decode(bytes(state).decode())[0]
+    return lambda state: _raw_decode(payload(mapper, state).decode())[0]
 
 
 class _Order:
@@ -129,27 +114,27 @@ class _Order:
         self.last = 0
 
 
-def orders(
-    app: AfterSales, cur: Cursor, stop: int, sides: Sides, report: list[dict[str, Any]]
-) -> int:
-    """Add every order's facts to ``sides`` (sign -1) and check its caps; events read."""
-    fold: _Order | None = None
-    key: Any = None
-    seen = 0
+class Orders:
+    """The orders' side: fed each order's rows in key order by the case scan
+    (:func:`.bulk.derive`), it adds their facts to ``sides`` (sign -1) and
+    checks each order's refunds against its amount and its lines' (the cap)."""
 
-    def done(o: _Order) -> None:
-        for case_id in sorted(o.opened):
-            sides.add(o.order_id, ("opened", case_id), -1, o.last)
-        for case_id in sorted({*([o.open_case] if o.open_case else []), *o.line_cases.values()}):
-            sides.add(o.order_id, ("holds", case_id), -1, o.last)
+    topics = frozenset(_TOPICS)
 
-    for raw, version, topic, state in _order_rows(app, cur, stop):
-        seen += 1
-        if fold is None or raw != key:
-            if fold is not None:
-                done(fold)
-            fold, key = _Order(), raw
-        data, name = _decode(app, raw, version, topic, state), topic[len(ORDER_TOPIC) :]
+    def __init__(self, app: AfterSales, sides: Sides, report: list[dict[str, Any]]) -> None:
+        self.sides = sides
+        self.report = report
+        self.decode = _decoder(app)
+        self.fold: _Order | None = None
+        self.key: Any = None
+
+    def row(self, raw: Any, version: int, topic: str, state: bytes) -> None:
+        fold = self.fold
+        if fold is None or raw != self.key:
+            self.finish()
+            fold = self.fold = _Order()
+            self.key = raw
+        data, name = self.decode(state), topic[_CUT:]
         fold.last = version
         if name == "Registered":
             fold.order_id, fold.amount = data["order_id"], Decimal(_text(data["amount"]))
@@ -168,14 +153,21 @@ def orders(
                 fold.open_case = None
             fold.line_cases = {k: v for k, v in fold.line_cases.items() if v != data["case_id"]}
         else:  # RefundRecorded
-            amount, fee = _text(data["amount"]), _text(data.get("fee", "0"))
-            fact = ("refund", data["case_id"], _text(data["at"]), _n(amount), _n(fee),
-                    _lines(data.get("lines") or []))  # fmt: skip
-            sides.add(fold.order_id, fact, -1, version)
-            _cap(fold, version, data, Decimal(amount) + Decimal(fee), report)
-    if fold is not None:
-        done(fold)
-    return seen
+            amount, fee = data["amount"]["_data_"], _text(data.get("fee", "0"))
+            fact = ("refund", data["case_id"], data["at"]["_data_"], amount, _n(fee),
+                    _lines(data.get("lines")))  # fmt: skip
+            self.sides.add(fold.order_id, fact, -1, version)
+            _cap(fold, version, data, Decimal(amount) + Decimal(fee), self.report)
+
+    def finish(self) -> None:
+        """The last order's slot facts (call once the scan is over)."""
+        o, self.fold = self.fold, None
+        if o is None:
+            return
+        for case_id in sorted(o.opened):
+            self.sides.add(o.order_id, ("opened", case_id), -1, o.last)
+        for case_id in sorted({*([o.open_case] if o.open_case else []), *o.line_cases.values()}):
+            self.sides.add(o.order_id, ("holds", case_id), -1, o.last)
 
 
 def _cap(o: _Order, version: int, data: dict[str, Any], paid: Decimal, report: list[Any]) -> None:
