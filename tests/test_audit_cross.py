@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.audit.check import audit
 from aftersales_es.cli.main import main
 from aftersales_es.domain.base import case_uuid, order_uuid
 from aftersales_es.domain.ruleset_record import ruleset_uuid
+from aftersales_es.engine import AfterSales
 
 from .test_history import run_path
 from .test_tamper import Rows

@@ -18,11 +18,11 @@ from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import StoredEvent
 
 from aftersales_es.adapters.recorders import DIGESTS, GENESIS, ChainError, link
-from aftersales_es.engine import AfterSales
 from aftersales_es.audit import anchor
 from aftersales_es.audit.chain import chain_meta, migrate, verify
 from aftersales_es.cli.main import main
 from aftersales_es.domain.base import case_uuid
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 from .test_history import run_path

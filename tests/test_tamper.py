@@ -15,11 +15,11 @@ from uuid import UUID
 import pytest
 
 from aftersales_es.app.idempotency import key_uuid
-from aftersales_es.app.service import AfterSales
 from aftersales_es.audit import anchor
 from aftersales_es.audit.chain import verify
 from aftersales_es.domain.base import case_uuid, order_uuid
 from aftersales_es.domain.ruleset_record import ruleset_uuid
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 

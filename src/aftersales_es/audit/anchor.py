@@ -25,7 +25,7 @@ from aftersales_es.audit.chain import Finding, Verified, chain_meta, verify
 from aftersales_es.domain.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
 
 SCHEMA = "aftersales-chain-anchor"
 VERSION = 2

@@ -26,6 +26,7 @@ from aftersales_es.adapters.recorders import CHAIN_META, DIGESTS, GENESIS, as_uu
 from aftersales_es.adapters.sql import Cursor
 from aftersales_es.domain.base import case_uuid
 from aftersales_es.domain.errors import CaseNotFoundError
+from aftersales_es.domain.events import Applied
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import Mapper
@@ -37,6 +38,7 @@ __all__ = [
 ]  # fmt: skip
 
 PAGE = 2000
+_APPLIED: str = Applied.TOPIC  # type: ignore[attr-defined]
 #: What names an aggregate in a finding: the id its creating event carries.
 _LABELS = (("case_id", "case"), ("order_id", "order"), ("key", "key"))
 
@@ -84,6 +86,7 @@ class Verified:
     heads: list[tuple[str, int, str, int]] = field(default_factory=list)
     aggregates: int = 0
     events: int = 0
+    cases: int = 0  #: of the aggregates, how many are cases
     position: int = 0
 
 
@@ -203,6 +206,7 @@ def verify(
                 result.findings += found
                 result.events += len(stored)
                 result.aggregates += bool(stored)
+                result.cases += bool(stored) and stored[0][1] == _APPLIED
                 if visit is not None:
                     visit(uuid, chain)
                 if heads and chain:

@@ -27,7 +27,7 @@ from aftersales_es.domain.ruleset_record import ruleset_uuid
 from aftersales_es.domain.statechart import OPEN
 
 if TYPE_CHECKING:
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
 
 BUCKETS = 4096
 _MASK = (1 << 64) - 1
