@@ -6,12 +6,18 @@ change."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from aftersales_es.cli.main import main
 from aftersales_es.engine import AfterSales
 from aftersales_es.http.app import create_app
 
@@ -84,3 +90,43 @@ def test_if_match_list_without_current_version_precondition_failed(world: World)
     )
     assert r.status_code == 412 and r.json()["version"] == 1
     assert world.events() == before
+
+
+def test_serve_workers_memory_store_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--store", "memory", "serve", "--workers", "2"]) != 0
+    assert "memory store lives in one process" in capsys.readouterr().err
+
+
+def test_serve_workers_stale_if_match_precondition_failed(tmp_path: Path) -> None:
+    # given the world's store served by two worker processes
+    store = tmp_path / "http.db"
+    given = build(store)
+    world = next(given)  # the store and its tokens; its in-process client is not used
+    token = world.tokens["seller"]
+    given.close()
+    world.engine.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [sys.executable, "-m", "aftersales_es.cli", "--store", str(store), "serve"]
+    proc = subprocess.Popen(
+        [*argv, "--port", str(port), "--workers", "2", "--log-level", "warning"]
+    )
+    url, h = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+    try:
+        for _ in range(300):
+            try:
+                etag = httpx.get(f"{url}/cases/C1", headers=h, timeout=2).headers["etag"]
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        # when the case changes through one worker, then a command with the old ETag
+        # is refused by whichever worker takes it, every time
+        body = {"kind": "refund_only", "amount": "50"}
+        assert httpx.post(f"{url}/cases/C1/propose", json=body, headers=h).status_code == 200
+        for _ in range(4):
+            r = httpx.post(f"{url}/cases/C1/reject", json={}, headers=h | {"If-Match": etag})
+            assert r.status_code == 412 and r.json()["version"] == 2
+    finally:
+        proc.terminate()
+        proc.wait(30)

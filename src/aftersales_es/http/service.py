@@ -58,8 +58,7 @@ class Service:
         return found
 
     def _parties(self, case_id: str) -> tuple[str, str]:
-        case = self.app.get_case(case_id)
-        return case.seller_id, case.buyer_id
+        return self.app.parties(case_id)
 
     def seen(self, principal: Principal, case_id: str) -> _Seen:
         """The case's parties, from the cache; 404 unless the principal may see it.
@@ -190,8 +189,8 @@ def run_command(
     data.setdefault("at", now or datetime.now(UTC))
     cmd = cmds.parse_command(name, {**data, "case": case_id})
     if isinstance(cmd, cmds.Apply):
-        order = app.get_order(cmd.order)
-        access.authorize_apply(principal, cmd.order, order.buyer_id, order.seller_id)
+        seller, buyer = app.order_parties(cmd.order)
+        access.authorize_apply(principal, cmd.order, buyer, seller)
         return app.execute(cmd)
     cmd = access.authorize(principal, svc.seen(principal, case_id), cmd)
     # A replayed key answers its first outcome whatever the version is now.
