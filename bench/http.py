@@ -41,6 +41,8 @@ SHARED = 4
 #: (writers racing on one case); both sides do, and count it.
 RETRIES = 20
 RETRIED = {"direct": 0, "http": 0}
+#: Server processes (``serve --workers``).
+WORKERS = int(os.environ.get("BENCH_HTTP_WORKERS", "1"))
 
 
 def _orders(app: AfterSales, n: int) -> None:
@@ -135,11 +137,11 @@ def _port() -> int:
 class Server:
     """``aftersales serve`` in a child process on a free loopback port."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, workers: int = 1) -> None:
         self.port = _port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [sys.executable, "-m", "aftersales_es.cli", "--store", str(store), "serve"]
-        argv += ["--port", str(self.port), "--log-level", "warning"]
+        argv += ["--port", str(self.port), "--log-level", "warning", "--workers", str(workers)]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, env={**os.environ})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -195,7 +197,7 @@ def run(cfg: Config) -> list[Row]:
     clients = 8 if not cfg.quick else 4
     per_client = 2 * max(1, cfg.size(40, 10) // 2)
     work = plan(clients, per_client)
-    n_orders = SHARED + clients * per_client
+    n_orders = SHARED + clients * per_client + 1  # the last one for the warm-up apply
     samples: dict[str, list[float]] = {}
     lats: dict[str, list[float]] = {}
     for _ in range(cfg.repeats):
@@ -208,14 +210,17 @@ def run(cfg: Config) -> list[Row]:
             _disputes(served)
             token, _ = Tokens(served.sql).create("admin", label="bench")
             served.close()
-            server = Server(d / "http.db")
+            server = Server(d / "http.db", WORKERS)
             try:
                 send, close = _over_http(server.port, token)
-                # Untimed: open each client's connection and load the rule set.
+                # Untimed: open each client's connection and load the rule set
+                # (an apply loads its platform's file, evidence its stored record).
                 at = T0 + timedelta(days=3, hours=2, minutes=30)
+                spare = {"order": f"O{n_orders - 1}", "kind": "refund_only", "at": at}
                 warm = [[("D0", "submit_evidence", {"by": "buyer", "note": "w", "at": at})]]
-                _drive(warm * clients, send)
-                _drive(warm * clients, _direct(direct))
+                for side in (send, _direct(direct)):
+                    _drive([[("W", "apply", spare)]], side)
+                    _drive(warm * clients, side)
                 for kind in ("distinct", "shared"):
                     cmds = sum(len(w) for w in work[kind])
                     wall, lat = _drive(work[kind], _direct(direct))

@@ -24,6 +24,7 @@ from typing import Any
 from aftersales_es.app.ports import Row
 from aftersales_es.app.service import DEFAULT_STORE, CaseService, store_env
 from aftersales_es.app.sweep import Fired
+from aftersales_es.domain.base import case_uuid, order_uuid
 from aftersales_es.domain.rules import RuleSet
 from aftersales_es.readmodels.queries import ReadModels
 
@@ -60,3 +61,14 @@ class AfterSales(CaseService):
     def deductions(self, seller: str | None = None) -> list[dict[str, Any]]:
         """The seller deduction ledger (read model), in time order."""
         return self.read_models.deductions(seller)
+
+    def parties(self, case_id: str) -> tuple[str, str]:
+        """The case's seller and buyer. They never change, so a cached copy of
+        the case answers as well as the store (access checks ask on every request)."""
+        case = self._peek(case_uuid(case_id)) or self.get_case(case_id)
+        return case.seller_id, case.buyer_id
+
+    def order_parties(self, order_id: str) -> tuple[str, str]:
+        """The order's seller and buyer (as :meth:`parties`: from the cache if it holds it)."""
+        order = self._peek(order_uuid(order_id)) or self.get_order(order_id)
+        return order.seller_id, order.buyer_id

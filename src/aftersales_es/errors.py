@@ -18,6 +18,7 @@ from aftersales_es.domain.errors import (
     ScenarioError,
     StoreKeyError,
     TransitionNotAllowedError,
+    VersionMismatchError,
     WindowClosedError,
 )
 
@@ -38,5 +39,6 @@ __all__ = [
     "ScenarioError",
     "StoreKeyError",
     "TransitionNotAllowedError",
+    "VersionMismatchError",
     "WindowClosedError",
 ]

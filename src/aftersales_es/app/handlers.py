@@ -6,6 +6,10 @@ owns the store and the cache), asks the aggregate to decide, and returns the
 the same transaction. It saves nothing itself: the service adds the
 idempotency record, saves version-checked and retries on a conflict.
 
+A handler gets the case version the sender expects (``None``: any) and
+checks it on the very state it decides on, so the check and the write are
+one version-checked transaction, across threads and processes alike.
+
 To add a command: its model in :mod:`.commands`, its method on the case,
 and one line in :data:`COMMAND_HANDLERS`.
 """
@@ -21,7 +25,7 @@ from aftersales_es.app import commands as cmds
 from aftersales_es.app.rulesets import RuleSets
 from aftersales_es.domain.base import TimedAggregate
 from aftersales_es.domain.case import Case, Context
-from aftersales_es.domain.errors import AfterSalesError
+from aftersales_es.domain.errors import AfterSalesError, VersionMismatchError
 from aftersales_es.domain.money import parse_amount
 from aftersales_es.domain.order import Order
 
@@ -60,7 +64,7 @@ class Decision:
     extra: list[TimedAggregate] = field(default_factory=list)
 
 
-Handler = Callable[[Any, Workspace, bool], Decision]
+Handler = Callable[[Any, Workspace, bool, "int | None"], Decision]
 
 
 @contextmanager
@@ -76,8 +80,17 @@ def refusal(ws: Workspace, cached: bool) -> Iterator[None]:
         raise
 
 
-def apply(cmd: cmds.Apply, ws: Workspace, fresh: bool) -> Decision:
-    """Open a case on an order, under the order's platform rule set."""
+def expect_version(case: Case, cmd: cmds.Command, expected: int | None) -> None:
+    """Refuse with :class:`VersionMismatchError` unless ``case`` is at ``expected``."""
+    if expected is not None and case.version != expected:
+        raise VersionMismatchError(cmd.case, case.state, cmd.name, case.version, expected)
+
+
+def apply(cmd: cmds.Apply, ws: Workspace, fresh: bool, expected: int | None = None) -> Decision:
+    """Open a case on an order, under the order's platform rule set (a case
+    not yet opened is at version 0)."""
+    if expected not in (None, 0):
+        raise VersionMismatchError(cmd.case, "none", cmd.name, 0, expected)
     order, cached = ws.load_order(cmd.order, fresh)
     rules = ws.rules.for_platform(order.platform)
     amount = None if cmd.amount is None else parse_amount(cmd.amount, order.currency)
@@ -100,8 +113,12 @@ def on_case(step: Callable[..., None]) -> Handler:
     """A handler running ``step``, a method of :class:`Case`, with the command's
     own arguments (amounts parsed at the order's currency) on the stored case."""
 
-    def handle(cmd: cmds.Command, ws: Workspace, fresh: bool) -> Decision:
+    def handle(
+        cmd: cmds.Command, ws: Workspace, fresh: bool, expected: int | None = None
+    ) -> Decision:
         case, order, cached = ws.load_case(cmd.case, fresh)
+        with refusal(ws, cached):
+            expect_version(case, cmd, expected)
         args = cmd.args()
         for key in ("amount", "refund_amount"):
             if args.get(key) is not None:

@@ -9,6 +9,7 @@ saves its values (a :class:`RuleSetRecord`) in the same transaction.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -37,13 +38,17 @@ class RuleSets:
         self._by_name: dict[str, RuleSet] = {}
         self._by_digest: dict[str, RuleSet] = {}
         self._recorded: set[str] = set()  # digests known to be stored
+        # Threads applying at once load a platform's file once, not each.
+        self._loading = threading.Lock()
 
     def for_platform(self, platform: str) -> RuleSet:
         """The rule set new cases on ``platform`` are applied under."""
         if platform not in self._by_name:
-            source = self._sources.get(platform, platform)
-            rules = source if isinstance(source, RuleSet) else load_ruleset(source)
-            self._by_name[platform] = rules.with_overrides(self._settings)
+            with self._loading:
+                if platform not in self._by_name:
+                    source = self._sources.get(platform, platform)
+                    rules = source if isinstance(source, RuleSet) else load_ruleset(source)
+                    self._by_name[platform] = rules.with_overrides(self._settings)
         rules = self._by_name[platform]
         self._by_digest.setdefault(rules.digest, rules)
         return rules

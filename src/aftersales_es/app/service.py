@@ -41,6 +41,7 @@ from aftersales_es.domain.errors import (
     DeadlineNotPendingError,
     InvalidInputError,
     OrderNotFoundError,
+    VersionMismatchError,
 )
 from aftersales_es.domain.events import CaseEvent
 from aftersales_es.domain.order import Order
@@ -142,22 +143,34 @@ class CaseService(Stored):
             raise CaseNotFoundError(case_id)
         return [e for e in found if isinstance(e, CaseEvent)]
 
-    def execute(self, command: cmds.Command | str, /, **data: Any) -> Case:
+    def execute(
+        self,
+        command: cmds.Command | str,
+        /,
+        *,
+        expected_version: int | None = None,
+        **data: Any,
+    ) -> Case:
         """Run one command (a model, or a name plus fields) and return the case.
 
         A refused command raises and writes nothing. A version conflict with a
         concurrent writer is retried on fresh state a few times, then raised as
-        :class:`ConcurrencyError`.
+        :class:`ConcurrencyError`. With ``expected_version`` the command runs
+        only if the case is at that version when it is decided (0: not opened
+        yet), else raises :class:`VersionMismatchError` and writes nothing: the
+        check is part of the version-checked write, so it holds across
+        processes. A keyed command already run answers its first outcome
+        whatever the version.
         """
         cmd = command if isinstance(command, cmds.Command) else cmds.parse_command(command, data)
         fresh = False
         for _ in range(self.max_tries):
             try:
-                return self._execute(cmd, fresh)
+                return self._execute(cmd, fresh, expected_version)
             except (RecordConflictError, StaleError):
                 fresh = True  # decide again on state loaded from the store
                 continue
-            except (CommandRefusedError, AlreadyExistsError):
+            except (CommandRefusedError, AlreadyExistsError, VersionMismatchError):
                 # The same keyed command may have just won in another thread or
                 # process, changing the state this one was decided on (for
                 # apply, creating the case between our key and id look-ups).
@@ -168,7 +181,7 @@ class CaseService(Stored):
                 return self.get_case(record.case_id, version=record.case_version)
         raise ConcurrencyError(f"case {cmd.case}: {cmd.name} kept conflicting; try again")
 
-    def _execute(self, cmd: cmds.Command, fresh: bool) -> Case:
+    def _execute(self, cmd: cmds.Command, fresh: bool, expected: int | None = None) -> Case:
         record = self._key_record(cmd)
         if record is not None and not record.expired(cmd.at, self.key_retention):
             record.check(cmd)
@@ -176,7 +189,7 @@ class CaseService(Stored):
         handler = COMMAND_HANDLERS.get(type(cmd))
         if handler is None:
             raise InvalidInputError(f"command: no handler for {type(cmd).__name__}")
-        decision = handler(cmd, self, fresh)
+        decision = handler(cmd, self, fresh, expected)
         case, order, extra = decision.case, decision.order, decision.extra
         if cmd.idempotency_key is not None:
             if record is None:

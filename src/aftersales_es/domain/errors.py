@@ -97,3 +97,21 @@ class StoreKeyError(AfterSalesError):
     The ``CIPHER_KEY`` is wrong, missing or malformed, or the store was
     written with another encryption setting than the one configured.
     """
+
+
+class VersionMismatchError(AfterSalesError):
+    """A command sent on the condition that the case is at ``expected`` found it
+    at another version (someone changed it since the sender read it): nothing
+    is written. Carries ``case_id``, ``state``, ``command``, ``version`` (the
+    current one) and ``expected``."""
+
+    def __init__(self, case_id: str, state: str, command: str, version: int, expected: int) -> None:
+        self.case_id = case_id
+        self.state = state
+        self.command = command
+        self.version = version
+        self.expected = expected
+        super().__init__(
+            f"case {case_id} (state {state}): {command} expected version {expected}, "
+            f"the case is at version {version}"
+        )

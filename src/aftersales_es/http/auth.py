@@ -13,9 +13,18 @@ from aftersales_es.http.service import Service
 COOKIE = "aftersales_token"
 
 
-def service(request: Request) -> Service:
+def service_of(request: Request) -> Service:
+    """The service the request's app holds."""
     svc: Service = request.app.state.service
     return svc
+
+
+# Both dependencies are async: they run on the event loop, not each in a
+# worker thread of its own (a thread hop costs more than they do; a token
+# is looked up in the store at most once per TTL).
+async def service(request: Request) -> Service:
+    """The service, as a route dependency."""
+    return service_of(request)
 
 
 def token_of(request: Request) -> str | None:
@@ -26,10 +35,10 @@ def token_of(request: Request) -> str | None:
     return request.cookies.get(COOKIE)
 
 
-def principal(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
     """The principal of the request's token; 401 without a live one."""
     token = token_of(request)
-    found = service(request).resolve(token) if token else None
+    found = service_of(request).resolve(token) if token else None
     if found is None:
         raise Problem(401, "unauthorized", "Unauthorized", "a valid bearer token is needed")
     return found

@@ -22,7 +22,7 @@ from aftersales_es.audit import history as hist
 from aftersales_es.domain.errors import AfterSalesError
 from aftersales_es.domain.statechart import STATES
 from aftersales_es.http import listing
-from aftersales_es.http.auth import COOKIE, csrf, principal, service
+from aftersales_es.http.auth import COOKIE, csrf, principal, service, service_of
 from aftersales_es.http.charts import ledger_chart
 from aftersales_es.http.problems import Problem
 from aftersales_es.http.service import Service, run_command
@@ -71,7 +71,7 @@ def login_form(request: Request) -> HTMLResponse:
 
 @router.post("/login")
 def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
-    if service(request).resolve(token.strip()) is None:
+    if service_of(request).resolve(token.strip()) is None:
         return page(request, "login.html", 401, error="That token is not valid.")
     out = RedirectResponse("/console/cases", status_code=303)
     out.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=8 * 3600)

@@ -76,7 +76,9 @@ class Limits:
             await call
             return
         try:
-            await asyncio.wait_for(call, self.timeout)
+            # A deadline on this task, not a task of its own per request.
+            async with asyncio.timeout(self.timeout):
+                await call
         except _TooLarge:
             if not started.is_set():
                 await _problem(send, 413, "Request body too large", [])

@@ -27,6 +27,7 @@ from aftersales_es.domain.errors import (
     ConcurrencyError,
     InvalidInputError,
     NotFoundError,
+    VersionMismatchError,
 )
 
 PROBLEM = "application/problem+json"
@@ -76,6 +77,18 @@ def from_error(exc: AfterSalesError) -> JSONResponse:
             state=exc.state,
             command=exc.command,
             reason=exc.reason,
+        )
+    if isinstance(exc, VersionMismatchError):
+        return problem(
+            412,
+            "precondition-failed",
+            "Precondition failed",
+            str(exc),
+            case=exc.case_id,
+            state=exc.state,
+            command=exc.command,
+            version=exc.version,
+            expected=exc.expected,
         )
     if isinstance(exc, IdempotencyKeyReusedError):
         return problem(422, "idempotency-key-reused", "Idempotency key reused", str(exc))

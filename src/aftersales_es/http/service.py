@@ -8,10 +8,8 @@ idempotency key and precondition onto the engine, and execute.
 
 from __future__ import annotations
 
-import threading
 import time
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -29,7 +27,6 @@ from aftersales_es.http.problems import Problem
 
 #: Longest client Idempotency-Key: the engine's limit less the principal's scope.
 MAX_KEY = 80
-STRIPES = 64
 #: Seconds a resolved token is trusted before the table is asked again.
 TOKEN_TTL = 5.0
 
@@ -40,9 +37,6 @@ class Service:
 
     app: AfterSales
     tokens: Tokens
-    locks: list[threading.Lock] = field(
-        default_factory=lambda: [threading.Lock() for _ in range(STRIPES)]
-    )
 
     def __post_init__(self) -> None:
         # A case's parties never change: remember them for the feed's filter.
@@ -64,8 +58,7 @@ class Service:
         return found
 
     def _parties(self, case_id: str) -> tuple[str, str]:
-        case = self.app.get_case(case_id)
-        return case.seller_id, case.buyer_id
+        return self.app.parties(case_id)
 
     def seen(self, principal: Principal, case_id: str) -> _Seen:
         """The case's parties, from the cache; 404 unless the principal may see it.
@@ -76,9 +69,6 @@ class Service:
         view = _Seen(case_id, seller, buyer, self)
         access.see(principal, view)
         return view
-
-    def lock(self, case_id: str) -> threading.Lock:
-        return self.locks[zlib.crc32(case_id.encode()) % STRIPES]
 
     def visible_case(self, principal: Principal, case_id: str, version: int | None = None) -> Case:
         """The case, or :class:`CaseNotFoundError` if it is missing or not the principal's."""
@@ -120,11 +110,35 @@ def etag(case: Case) -> str:
     return f'"{case.version}"'
 
 
-def _matches(if_match: str, version: int) -> bool:
-    if if_match.strip() == "*":
-        return True
-    tags = {t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")}
-    return str(version) in tags
+def _tags(if_match: str) -> set[str]:
+    return {t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")}
+
+
+def expected_version(svc: Service, case_id: str, name: str, if_match: str | None) -> int | None:
+    """The version an ``If-Match`` asks the case to be at (None: any).
+
+    The engine checks it on the state it decides on, in the same
+    version-checked write, so the precondition holds across threads and
+    server processes. Of several tags, the one the case is at now is
+    expected (the case moved on if none matches)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tags = _tags(if_match)
+    if len(tags) == 1 and (tag := next(iter(tags))).isdigit():
+        return int(tag)
+    current = svc.app.get_case(case_id)
+    if str(current.version) in tags:
+        return current.version
+    raise Problem(
+        412,
+        "precondition-failed",
+        "Precondition failed",
+        f"case {case_id} is at version {current.version}, not {if_match}",
+        case=case_id,
+        state=current.state,
+        command=name,
+        version=current.version,
+    )
 
 
 def engine_key(principal: Principal, key: str) -> str:
@@ -175,23 +189,10 @@ def run_command(
     data.setdefault("at", now or datetime.now(UTC))
     cmd = cmds.parse_command(name, {**data, "case": case_id})
     if isinstance(cmd, cmds.Apply):
-        order = app.get_order(cmd.order)
-        access.authorize_apply(principal, cmd.order, order.buyer_id, order.seller_id)
+        seller, buyer = app.order_parties(cmd.order)
+        access.authorize_apply(principal, cmd.order, buyer, seller)
         return app.execute(cmd)
     cmd = access.authorize(principal, svc.seen(principal, case_id), cmd)
-    if if_match is None or replay:
-        return app.execute(cmd)
-    with svc.lock(case_id):
-        current = app.get_case(case_id)
-        if not _matches(if_match, current.version):
-            raise Problem(
-                412,
-                "precondition-failed",
-                "Precondition failed",
-                f"case {case_id} is at version {current.version}, not {if_match}",
-                case=case_id,
-                state=current.state,
-                command=name,
-                version=current.version,
-            )
-        return app.execute(cmd)
+    # A replayed key answers its first outcome whatever the version is now.
+    expected = None if replay else expected_version(svc, case_id, name, if_match)
+    return app.execute(cmd, expected_version=expected)
