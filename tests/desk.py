@@ -148,6 +148,7 @@ class Desk:
             shipped_at=o.shipped_at,
             delivered_at=o.delivered_at,
             gs=o.gs,
+            category=o.category,
             lines=lines,
         )
         self.orders[o.id] = order.collect_events()

@@ -69,8 +69,9 @@ def test_audit_summary_counts_cases_events_and_ledger(generated: str) -> None:  
         app.close()
     assert (report.cases, report.deductions) == (count, len(ledger))
     assert report.refunded == refunded
+    units = {d["currency"] for d in ledger}  # KM-5 points are a unit of their own
     assert report.deducted == {
-        cur: sum(d["amount"] for d in ledger if d["currency"] == cur) for cur in ("CNY", "KES")
+        cur: sum(d["amount"] for d in ledger if d["currency"] == cur) for cur in units
     }
 
 

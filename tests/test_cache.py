@@ -75,7 +75,14 @@ def test_acceptance_on_stale_cached_case_is_refused_on_stored_state(
     # given: A opened C1 (A's cache: requested); B rejected it since
     order(a)
     apply_return(a)
-    b.execute("reject", case="C1", at=t(days=3, hours=1), reason="used item")
+    b.execute(
+        "reject",
+        case="C1",
+        at=t(days=3, hours=1),
+        category="other",
+        buyer_contacted=True,
+        reason="used item",
+    )
     # when / then: approve is valid on A's cached state, not on the stored one
     with refused(a, TransitionNotAllowedError, "C1", "rejected"):
         a.execute("approve", case="C1", at=t(days=3, hours=2))

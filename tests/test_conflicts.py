@@ -44,7 +44,11 @@ PROCESS_ROUNDS = 200 if LONG else 20
 #: The racing commands: (name, fields, the event recording its decision).
 RACERS: tuple[tuple[str, dict[str, Any], str], ...] = (
     ("approve", {}, "Approved"),
-    ("reject", {"reason": "the buyer agreed by phone"}, "Rejected"),
+    (
+        "reject",
+        {"category": "other", "buyer_contacted": True, "reason": "the buyer agreed by phone"},
+        "Rejected",
+    ),
     ("propose", {"kind": "refund_only", "amount": "20.00"}, "Proposed"),
 )
 DECISIONS = {event for _, _, event in RACERS}

@@ -42,7 +42,7 @@ ARGS: dict[str, list[dict[str, Any]]] = {
     "propose": [{"kind": "refund_only", "amount": "10.00"}, {"kind": "exchange", "amount": "0"}],
     "accept_proposal": [{}],
     "decline_proposal": [{}],
-    "reject": [{"reason": "the seal is broken"}],
+    "reject": [{"category": "other", "buyer_contacted": True, "reason": "the seal is broken"}],
     "ship_back": [{"carrier": "SF", "tracking_number": "SF1"}],
     "confirm_receipt": [{}],
     "ship_replacement": [{"carrier": "DHL", "tracking_number": "D1"}],
@@ -138,7 +138,9 @@ def long_dispute(app: AfterSales, start: datetime) -> None:
     app.execute(
         "apply", case="CLONG", order="OLONG", at=start, kind="refund_only", reason="damaged"
     )
-    app.execute("reject", case="CLONG", at=start, reason="used")
+    app.execute(
+        "reject", case="CLONG", at=start, category="other", buyer_contacted=True, reason="used"
+    )
     app.execute("escalate", case="CLONG", at=start, by="buyer")
     for n in range(120):
         by = "buyer" if n % 2 else "seller"

@@ -51,7 +51,15 @@ def admitted(t: Transition, kind: str) -> bool:
         return kind in KIND_GUARDS[t.guard]
     if t.guard in PLAN_GUARDS:  # a proposal: any kind but a cancellation (KM-6)
         return kind != "cancel_undelivered"
-    return True
+    # A dispute settled without a ruling: a refund for refund kinds, the return
+    # step for goods kinds, the receipt or the replacement for exchange/repair.
+    settled = {
+        "to_refund": {"refund_only", "return_refund"},
+        "to_return": {"return_refund", "exchange", "repair"},
+        "to_receipt": {"exchange", "repair"},
+        "to_replacement": {"exchange", "repair"},
+    }
+    return kind in settled.get(t.guard or "", {kind})
 
 
 def test_committed_statecharts_regenerated_are_identical(tmp_path: Path) -> None:

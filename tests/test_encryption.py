@@ -65,7 +65,14 @@ def seed(app: AfterSales) -> None:
         "apply", case="C9", order="O9", at=t(days=3), kind="refund_only",
         amount="10.00", reason="other",
     )  # fmt: skip
-    app.execute("reject", case="C9", at=t(days=3, hours=1), reason=REASONS[0])
+    app.execute(
+        "reject",
+        case="C9",
+        at=t(days=3, hours=1),
+        category="other",
+        buyer_contacted=True,
+        reason=REASONS[0],
+    )
     app.execute("escalate", case="C9", at=t(days=3, hours=2), by="buyer")
     for i, note in enumerate(LONG_NOTES):
         app.execute("submit_evidence", case="C9", at=t(days=3, hours=3, minutes=i), note=note)

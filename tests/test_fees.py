@@ -144,13 +144,14 @@ def _desk(currency: str, spec: dict[str, Any] | None) -> Desk:
     return desk
 
 
-def _return(desk: Desk, reason: str, **args: Any) -> ev.Refunded:
-    """When: a return on lines runs to the seller's receipt; then: its Refunded event."""
+def _return(desk: Desk, reason: str, by: str = "seller", **args: Any) -> ev.Refunded:
+    """When: a return on lines runs to its receipt (``by`` the seller, or the
+    platform's warehouse, KM-3); then: its Refunded event."""
     desk.execute("apply", case="C1", at=t(days=3), order="O1", kind="return_refund",
                 reason=reason, **args)  # fmt: skip
     desk.execute("approve", case="C1", at=t(days=3, hours=1))
     desk.execute("ship_back", case="C1", at=t(days=3, hours=2), carrier="SF", tracking_number="1")
-    desk.execute("confirm_receipt", case="C1", at=t(days=3, hours=3))
+    desk.execute("confirm_receipt", case="C1", at=t(days=3, hours=3), by=by)
     return next(e for e in desk.case_events("C1") if isinstance(e, ev.Refunded))
 
 
@@ -208,7 +209,7 @@ def test_kilimall_processing_fee_stays_a_seller_deduction_km3() -> None:
     assert desk.deductions() == []  # changed_mind: not a warehouse return, no KM-3 fee
     app2 = Desk(settings={"return_fee": {"type": "fixed", "value": "50"}})
     order(app2, platform="kilimall", currency="KES", amount="3000.00", gs=True)
-    e2 = _return(app2, "damaged")
+    e2 = _return(app2, "damaged", by="platform")
     assert e2.fee == 0  # the seller's fault: waived
     assert [(d["reason"], d["amount"]) for d in app2.deductions()] == [
         ("return_processing_fee", Decimal("300.00"))

@@ -41,9 +41,13 @@ def _apply(at: timedelta, kind: str, amount: str | None = None, reason: str = "o
     return (at, "apply", args)
 
 
-def _rejected_dispute(by: str, ruling: dict[str, Any], start: timedelta) -> list[Step]:
+def _rejected_dispute(
+    by: str, ruling: dict[str, Any], start: timedelta, category: str = "other"
+) -> list[Step]:
+    # KS-3: a category and the buyer contacted; KM-6: malicious_return
+    why = {"category": category, "buyer_contacted": True, "reason": "used item"}
     return [
-        (start + H, "reject", {"reason": "used item"}),
+        (start + H, "reject", why),
         (start + 2 * H, "escalate", {"by": by}),
         (start + 3 * H, "submit_evidence", {"note": "photos"}),
         (start + 4 * H, "submit_evidence", {"by": "seller", "note": "courier log"}),
@@ -86,14 +90,15 @@ PATHS: dict[str, tuple[dict[str, Any], list[Step]]] = {
                               (17 * D, "fire", {})]),
     "km_warehouse_scrapped": (KM_GS, [_apply(6 * D, "return_refund", "4200.00", "wrong_item"),
                                       (6 * D + H, "approve", {}), (7 * D, "ship_back", BILL),
-                                      (10 * D, "confirm_receipt", {}), (101 * D, "fire", {})]),
+                                      (10 * D, "confirm_receipt", {"by": "platform"}),
+                                      (101 * D, "fire", {})]),
     "km_goods_asked_back": (KM_GS, [_apply(6 * D, "return_refund", "4200.00", "damaged"),
                                     (6 * D + H, "approve", {}), (7 * D, "ship_back", BILL),
-                                    (10 * D, "confirm_receipt", {}),
+                                    (10 * D, "confirm_receipt", {"by": "platform"}),
                                     (20 * D, "request_goods_back", {})]),
     "km_cancel_undelivered": (KM_LOST, [_apply(30 * D, "cancel_undelivered")]),
     "km_seller_escalates": (KM, [_apply(6 * D, "refund_only", "1000.00"), *_rejected_dispute(
-        "seller", {"in_favour_of": "buyer"}, 6 * D)]),
+        "seller", {"in_favour_of": "buyer"}, 6 * D, "malicious_return")]),
     "km_declined_then_silent": (KM, [_apply(6 * D, "return_refund", "4200.00"),
                                      (6 * D + H, "propose", {"kind": "refund_only",
                                                              "amount": "2000.00"}),

@@ -133,7 +133,10 @@ def warehouse_return(desk: Desk, *, gs: bool = True, reason: str = "wrong_item")
     desk.execute("approve", case="C1", at=APPLIED + timedelta(hours=1))
     desk.execute("ship_back", case="C1", at=APPLIED + timedelta(days=1), **WAYBILL)
     received = APPLIED + timedelta(days=4)
-    desk.execute("confirm_receipt", case="C1", at=received)
+    # KM-3: goods bound for the overseas warehouse are received by the platform.
+    warehouse = gs and reason in ("wrong_item", "missing_item", "quality_issue", "damaged")
+    by = "platform" if warehouse else "seller"
+    desk.execute("confirm_receipt", case="C1", at=received, by=by)
     return received
 
 
@@ -218,7 +221,7 @@ def test_warehouse_exchange_goods_deadline_runs_beside_the_case_km4(desk: Desk) 
     desk.execute("approve", case="C1", at=APPLIED + timedelta(hours=1))
     desk.execute("ship_back", case="C1", at=APPLIED + timedelta(hours=2), **WAYBILL)
     received = APPLIED + timedelta(days=1)
-    desk.execute("confirm_receipt", case="C1", at=received)
+    desk.execute("confirm_receipt", case="C1", at=received, by="platform")
     sent = received + timedelta(days=1)
     case = desk.execute("ship_replacement", case="C1", at=sent, carrier="G4S", tracking_number="2")
     names = sorted(d.name for d in case.pending_deadlines)
@@ -228,7 +231,7 @@ def test_warehouse_exchange_goods_deadline_runs_beside_the_case_km4(desk: Desk) 
     assert desk.fire("C1", "goods_scrap", received + D90) is None
     assert desk.notification_count() == before
     # The replacement is due for auto-completion first: a later request must wait for it.
-    with refused(desk, WindowClosedError, "KM-8", "reshipping"):
+    with refused(desk, WindowClosedError, "KM-A2", "reshipping"):
         desk.execute("request_goods_back", case="C1", at=sent + timedelta(days=11))
     desk.fire_due(sent + timedelta(days=11))
     case = desk.execute("request_goods_back", case="C1", at=sent + timedelta(days=11))
@@ -268,6 +271,7 @@ def test_silent_seller_refund_arbitrated_by_buyer_plan_with_deduction_km5(
         "Escalated",
         "Arbitrated",
         "DeductionRecorded",
+        "PointsDeducted",
         "Approved",
         "Refunded",
     ]
@@ -287,13 +291,13 @@ def test_silent_seller_return_arbitrated_into_the_return_step_km5(desk: Desk) ->
     km_order(desk)
     apply(desk, "return_refund", amount="4200.00", reason="damaged")
     desk.fire_due(APPLIED + H72)
-    assert event_types(desk, "C1")[-2:] == ["DeductionRecorded", "Approved"]
+    assert event_types(desk, "C1")[-3:] == ["DeductionRecorded", "PointsDeducted", "Approved"]
     case = desk.get_case("C1")
     assert case.state == "awaiting_return" and case.refunded_total == 0
     pending = case.pending_deadline
     assert pending is not None and (pending.due, pending.rule) == (
         APPLIED + H72 + timedelta(days=7),
-        "KM-2",
+        "KM-7",
     )
     assert ledger(desk) == [("C1", "no_reply_arbitration", Decimal("4200.00"))]
 
@@ -340,11 +344,21 @@ def test_declined_plan_restarts_the_seller_reply_deadline_km7(desk: Desk) -> Non
     assert desk.fire_due(declined + H72)[0].due == declined + H72
 
 
-def test_plan_without_consent_does_not_take_effect_km7(desk: Desk) -> None:
+def test_plan_without_consent_lapses_to_the_seller_review_km7(desk: Desk) -> None:
     proposed(desk, "refund_only", "500.00")
     case = desk.get_case("C1")
-    assert case.refunded_total == 0 and case.pending_deadline is None
-    assert desk.fire_due(APPLIED + timedelta(days=60)) == []
+    pending = case.pending_deadline
+    assert case.refunded_total == 0 and pending is not None
+    assert (pending.name, pending.action, pending.rule) == (
+        "buyer_consent",
+        "lapse_proposal",
+        "KM-7",
+    )
+    fired = desk.fire_due(pending.due)
+    assert [f.name for f in fired] == ["buyer_consent"]
+    case = desk.get_case("C1")
+    assert case.state == "requested" and case.proposal is None and case.refunded_total == 0
+    assert last(desk, "ProposalLapsed").auto is True
 
 
 def test_plan_above_the_order_amount_refused_km6(desk: Desk) -> None:

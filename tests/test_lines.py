@@ -137,7 +137,14 @@ def test_rejected_line_case_cannot_escalate_over_a_whole_order_case(desk: Desk) 
     """Escalating re-takes the case's lines; a whole-order case now holds them."""
     lined(desk)
     apply(desk, "C1", t(days=3), kind="refund_only", lines="L1:1")
-    desk.execute("reject", case="C1", at=t(days=3, hours=1), reason="worn")
+    desk.execute(
+        "reject",
+        case="C1",
+        at=t(days=3, hours=1),
+        category="other",
+        buyer_contacted=True,
+        reason="worn",
+    )
     apply(desk, "C2", t(days=3, hours=2), kind="refund_only", amount="10.00")
     with refused(desk, OpenCaseExistsError, "INV-line-open", "C2"):
         desk.execute("escalate", case="C1", at=t(days=3, hours=3))

@@ -90,7 +90,15 @@ def plan(orders: int, seed: int) -> tuple[list[list[list[Send]]], Counter[int], 
                 sender = first if retry and c == 1 else (first + c) % senders
                 cmd, fields = command, data
                 if key in mixed and c == copies - 1:
-                    cmd, fields = "reject", {**data, "reason": "raced by another payload"}
+                    cmd, fields = (
+                        "reject",
+                        {
+                            **data,
+                            "category": "other",
+                            "buyer_contacted": True,
+                            "reason": "raced by another payload",
+                        },
+                    )
                 lists[sender].append(Send(phase * orders + i, key, cmd, fields))
         phases.append(lists)
     # A key in the mixed set always has two copies at least: approve and reject.

@@ -123,14 +123,14 @@ def ks_resolved_offline_ks7(s: Story) -> None:
 
 def ks_rejected_and_reapplied_ks3(s: Story) -> None:
     s.apply("refund_only", amount="80.00")
-    s.do("reject", "C1", h(1), reason="used")
+    s.do("reject", "C1", h(1), category="other", buyer_contacted=True, reason="used")
     s.apply("refund_only", case="C2", when=h(2), amount="40.00")
     s.do("approve", "C2", h(3))
 
 
 def ks_dispute_for_buyer_ks8(s: Story) -> None:
     s.apply("refund_only", amount="100.00")
-    s.do("reject", "C1", h(1), reason="not faulty")
+    s.do("reject", "C1", h(1), category="other", buyer_contacted=True, reason="not faulty")
     s.do("escalate", "C1", h(2), by="buyer")
     s.do("submit_evidence", "C1", h(3), by="buyer", note="video")
     s.do("submit_evidence", "C1", h(4), by="seller", note="photo")
@@ -157,7 +157,7 @@ def km_warehouse_goods_asked_back_km3_km4(s: Story) -> None:
     s.apply("return_refund", order_id="K1", amount="4200.00", reason="wrong_item")
     s.do("approve", "C1", h(1))
     s.do("ship_back", "C1", h(2), **WAYBILL)
-    s.do("confirm_receipt", "C1", h(3))
+    s.do("confirm_receipt", "C1", h(3), by="platform")  # KM-3: the warehouse receives
     s.do("request_goods_back", "C1", h(24 * 40))
 
 
@@ -190,7 +190,7 @@ def km_plan_declined_then_accepted_km6_km7(s: Story) -> None:
 
 def km_ruling_partial_km8(s: Story) -> None:
     s.apply("return_refund", order_id="K1", amount="4200.00", reason="not_as_described")
-    s.do("reject", "C1", h(1), reason="swapped unit")
+    s.do("reject", "C1", h(1), category="malicious_return", reason="swapped unit")
     s.do("escalate", "C1", h(2), by="seller")
     s.do("rule", "C1", h(3), in_favour_of="buyer", refund_amount="2100.00")
 

@@ -43,7 +43,14 @@ def apply(desk: Desk, case: str, step: int, **args: Any) -> None:
 
 def apply_and_reject(desk: Desk, case: str, step: int) -> None:
     apply(desk, case, step)
-    desk.execute("reject", case=case, at=at(step) + timedelta(minutes=30), reason="used item")
+    desk.execute(
+        "reject",
+        case=case,
+        at=at(step) + timedelta(minutes=30),
+        category="other",
+        buyer_contacted=True,
+        reason="used item",
+    )
 
 
 def rejected(desk: Desk, times: int) -> None:
@@ -130,7 +137,14 @@ def test_open_case_is_refused_for_inv_open_before_the_cap() -> None:
 def test_rejection_is_recorded_on_the_order(desk: Desk) -> None:
     order(desk)
     apply(desk, "C1", 0)
-    desk.execute("reject", case="C1", at=at(0) + timedelta(minutes=30), reason="used item")
+    desk.execute(
+        "reject",
+        case="C1",
+        at=at(0) + timedelta(minutes=30),
+        category="other",
+        buyer_contacted=True,
+        reason="used item",
+    )
     stored = desk.orders["O1"]
     rejections = [e for e in stored if isinstance(e, CaseRejected)]
     assert [(e.case_id, e.at) for e in rejections] == [("C1", at(0) + timedelta(minutes=30))]

@@ -33,7 +33,14 @@ def long_case(store: str) -> Iterator[str]:
     app = AfterSales(store)
     order(app)
     app.execute("apply", case="C1", order="O1", at=t(days=3), kind="refund_only", amount="80.00")
-    app.execute("reject", case="C1", at=t(days=3, hours=1), reason="used")
+    app.execute(
+        "reject",
+        case="C1",
+        at=t(days=3, hours=1),
+        category="other",
+        buyer_contacted=True,
+        reason="used",
+    )
     app.execute("escalate", case="C1", at=t(days=3, hours=2))
     start = t(days=3, hours=2)
     # Built through the aggregate and saved in batches (as fast as a bulk

@@ -118,8 +118,9 @@ def test_every_state_appears_in_the_table() -> None:
 
 def test_every_command_is_a_trigger_of_the_table() -> None:
     triggers = {t.trigger for t in TRANSITIONS}
-    # apply creates the case; request_goods_back belongs to the goods chart (KM-3).
-    assert set(COMMANDS) - {"apply", "request_goods_back"} <= triggers
+    # apply creates the case; request_goods_back belongs to the goods chart (KM-3);
+    # waive_deduction reverses a ledger entry and moves no state (KM-1).
+    assert set(COMMANDS) - {"apply", "request_goods_back", "waive_deduction"} <= triggers
     assert "request_goods_back" in {t.trigger for t in GOODS_TRANSITIONS}
 
 
@@ -127,7 +128,10 @@ def test_every_command_is_a_trigger_of_the_table() -> None:
 def test_every_deadline_action_is_a_system_trigger_from_its_state(action: str, state: str) -> None:
     assert [r for r in TRANSITIONS if (r.trigger, r.source) == (action, state)]
     assert all("system" in r.actors for r in TRANSITIONS if r.trigger == action)
-    assert any(destination(action, state, kind, "system") for kind in KINDS)
+    outcomes = [None, *OUTCOME_GUARDS]  # auto_rule's destination depends on its outcome
+    assert any(
+        destination(action, state, kind, "system", outcome=o) for kind in KINDS for o in outcomes
+    )
 
 
 def test_destination_agrees_with_the_table_ks2() -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -66,16 +66,21 @@ MAY: dict[str, dict[str, set[str]]] = {
     "accept_proposal": {"proposed": {"buyer"}},
     "decline_proposal": {"proposed": {"buyer"}},
     "ship_back": {"awaiting_return": {"buyer"}},
-    "confirm_receipt": {"returning": {"seller"}},
+    "confirm_receipt": {"returning": {"seller", "platform"}},  # KM-3: the warehouse
     "ship_replacement": {"received": {"seller"}},
     "confirm_completion": {"reshipping": {"buyer"}},
+    # KS-8: either party, from every state where the case is being handled.
     "escalate": {
-        "rejected": {"buyer", "seller"},
-        "proposed": {"buyer", "seller"},
-        "requested": {"seller"},
-        "returning": {"buyer", "seller"},
-        "received": {"buyer"},
-        "reshipping": {"buyer"},
+        s: {"buyer", "seller"}
+        for s in (
+            "requested",
+            "proposed",
+            "rejected",
+            "awaiting_return",
+            "returning",
+            "received",
+            "reshipping",
+        )
     },
     "submit_evidence": {"disputed": {"buyer", "seller"}},
     "rule": {"disputed": {"platform"}},
@@ -126,6 +131,17 @@ class Rules:
 
 
 RULESETS = {name: load_ruleset(name) for name in ("kuaishou", "kilimall")}
+
+
+def window_end(received: datetime, period: timedelta, counting: str) -> datetime:
+    """KS-10: when a validity window closes (exclusive); the statute's way counts
+    whole days from the day after receipt, to midnight after the last one."""
+    if counting == "from_next_day":
+        last = received.date() + timedelta(days=period.days)
+        return datetime.combine(last + timedelta(days=1), time(0), tzinfo=received.tzinfo)
+    return received + period + timedelta(microseconds=1)
+
+
 RULES = {name: Rules.load(name) for name in RULESETS}
 
 
@@ -140,6 +156,7 @@ class MOrder:
     gs: bool
     refunded: Decimal = Decimal("0.00")
     open: str | None = None
+    ruled: set[str] = field(default_factory=set)  # KS-8: grounds ruled on (whole order)
 
 
 @dataclass
@@ -155,6 +172,7 @@ class MCase:
     evidence_due: datetime | None = None
     plan: tuple[str, Decimal, bool] | None = None
     refunded: Decimal = Decimal("0.00")
+    source: str = ""  # the state it was escalated from
 
 
 class Refused(Exception):
@@ -192,12 +210,20 @@ class Model:
         self.enter(c, "refunded", at)
 
     def deduct(self, c: MCase, reason: str, amount: Decimal) -> None:
-        if amount > 0:
+        penalty = RULESETS[c.order.platform].penalty(reason)  # KM-5: money, points or both
+        if amount > 0 and penalty.form != "points":
             self.ledger.append((c.id, reason, amount))
+        if penalty.form != "money":
+            self.ledger.append((c.id, reason, Decimal(penalty.points)))
+
+    def warehouse(self, c: MCase) -> bool:
+        s = RULESETS[c.order.platform].settings
+        reasons = {*s.warehouse_return_reasons.value, *s.warehouse_return_extra_reasons.value}
+        return s.warehouse_returns.value and c.order.gs and c.reason in reasons
 
     def receive(self, c: MCase, at: datetime) -> None:
         r = self.rules(c)
-        if r.warehouse and c.order.gs and c.reason in r.warehouse_reasons:  # KM-3
+        if self.warehouse(c):  # KM-3
             c.goods = "held"
             self.deduct(c, "return_processing_fee", r.fee)
             c.deadlines["goods_scrap"] = (at + r.scrap_after, "scrap_goods")  # KM-4
@@ -232,13 +258,24 @@ class Model:
         if amount > left:
             raise Refused("INV-cap")
         delivered = o.delivered is not None and o.delivered <= at
-        if kind in GOODS_KINDS and (not delivered or at > o.delivered + r.validity):  # type: ignore[operator]
-            raise Refused("validity")
+        rs = RULESETS[o.platform]
+        w = rs.window_for(kind, "", reason)  # KS-10, KM-2: per kind (no category here)
+        if w is not None or kind in GOODS_KINDS:
+            if w is not None and w.after is None:
+                raise Refused("non-returnable")
+            period = w.after if w is not None and w.after is not None else r.validity
+            counting = rs.settings.validity_counting.value
+            if not delivered or at >= window_end(o.delivered, period, counting):  # type: ignore[arg-type]
+                raise Refused("validity")
         shipped = o.shipped is not None and o.shipped <= at
         if kind == "cancel_undelivered" and (
-            delivered or (shipped and at < o.paid + r.cancel_after)
+            delivered
+            or (shipped and at < o.paid + r.cancel_after)
+            or (rs.settings.cancel_gs_only.value and not o.gs)
         ):
             raise Refused("KM-1")
+        if reason in o.ruled:
+            raise Refused("KS-8: the ruling is final")
         c = MCase(cid, o, kind, amount, reason)
         self.cases[cid] = c
         o.open = cid
@@ -283,6 +320,8 @@ class Model:
             and c.kind not in ("exchange", "repair")
         ):
             raise Refused("statechart")
+        if name == "confirm_receipt" and (by == "platform") != self.warehouse(c):
+            raise Refused("KM-3: who receives the goods")
         if name == "approve":
             self.approve(c, at)
         elif name == "propose":
@@ -325,6 +364,7 @@ class Model:
                 if c.order.open not in (None, c.id):
                     raise Refused("INV-open")
                 c.order.open = c.id
+            c.source = c.state
             c.evidence_due = at + r.evidence
             self.enter(c, "disputed", at)
         elif name == "submit_evidence":
@@ -344,11 +384,13 @@ class Model:
         seller_liable: bool | None,
     ) -> None:
         if in_favour_of == "seller":
+            c.order.ruled.add(c.reason)
             self.enter(c, "closed", at)
             return
         amount = c.amount if refund_amount is None else refund_amount
         if amount <= 0 or amount > c.order.amount - c.order.refunded:
             raise Refused("ruling amount")
+        c.order.ruled.add(c.reason)
         if seller_liable is not False:
             self.deduct(c, "ruled_liable", amount)
         self.refund(c, amount, at)
@@ -376,6 +418,7 @@ class Model:
         elif action == "auto_approve":  # KS-1, KS-4
             self.approve(c, at)
         elif action == "auto_arbitrate":  # KM-5: by the buyer's plan, with a deduction
+            c.order.ruled.add(c.reason)
             if self.rules(c).no_reply_deduction:
                 self.deduct(c, "no_reply_arbitration", c.amount)
             c.evidence_due = at + self.rules(c).evidence
@@ -384,8 +427,28 @@ class Model:
             self.enter(c, "closed", at)
         elif action == "auto_receive":  # KS-6
             self.receive(c, at)
+        elif action == "lapse_proposal":  # back to the seller's review
+            c.plan = None
+            self.enter(c, "requested", at)
+        elif action == "auto_refund":  # not reshipped: the goods' price back
+            self.refund(c, c.order.amount - c.order.refunded, at)
+        elif action == "close_rejected":
+            self.enter(c, "closed", at)
+        elif action == "auto_rule":  # no ruling in time: the buyer's plan, where the goods are
+            c.order.ruled.add(c.reason)
+            self.settle(c, at)
         else:  # auto_complete
             self.enter(c, "completed", at)
+
+    def settle(self, c: MCase, at: datetime) -> None:
+        if c.kind == "refund_only" or (c.kind == "return_refund" and c.source == "returning"):
+            self.refund(c, c.amount, at)
+        elif c.kind == "return_refund" or c.source not in ("returning", "received", "reshipping"):
+            self.enter(c, "awaiting_return", at)
+        elif c.source == "reshipping":
+            self.enter(c, "reshipping", at)
+        else:
+            self.enter(c, "received", at)
 
 
 # ------------------------------------------------------------------ machine
@@ -580,13 +643,18 @@ class CaseMachine(RuleBasedStateMachine):
         cid = c.id
         args: dict[str, Any] = {}
         by = ACTOR.get(name, "buyer")
+        if name == "confirm_receipt":
+            by = data.draw(st.sampled_from(["seller", "platform"]))
+            args["by"] = by
         if name in ("escalate", "submit_evidence"):
             by = data.draw(st.sampled_from(["buyer", "seller"]))
             args["by"] = by
         if name == "submit_evidence":
             args["note"] = "photos of the damage"
         if name == "reject":
-            args["reason"] = "the seal is broken"
+            args |= {"reason": "the seal is broken", "buyer_contacted": True}
+            if c.order.platform == "kuaishou":  # KS-3; Kilimall's one category is implied
+                args["category"] = "other"
         if name in ("ship_back", "ship_replacement"):
             args |= {"carrier": "SF", "tracking_number": f"SF{self.n:06d}"}
         if name == "propose":
@@ -608,7 +676,8 @@ class CaseMachine(RuleBasedStateMachine):
         model_args = {
             k: v
             for k, v in args.items()
-            if k not in ("by", "note", "reason", "carrier", "tracking_number")
+            if k not in ("by", "note", "reason", "carrier", "tracking_number", "category")
+            and k != "buyer_contacted"
         }
         assert self.app is not None
         app = self.app

@@ -154,7 +154,14 @@ def test_v1_rejection_replays_with_no_database() -> None:
 def test_new_rejection_is_stored_as_version_2_and_survives_export(app: AfterSales) -> None:
     order(app)
     app.execute("apply", case="C1", order="O1", at=t(days=3), kind="refund_only", amount="9.00")
-    app.execute("reject", case="C1", at=t(days=3, hours=1), reason="not as claimed")
+    app.execute(
+        "reject",
+        case="C1",
+        at=t(days=3, hours=1),
+        category="other",
+        buyer_contacted=True,
+        reason="not as claimed",
+    )
     stored = app.recorder.select_events(case_uuid("C1"))[1]
     state = json.loads(stored.state)
     assert (state["class_version"], state["category"]) == (2, "unspecified")

@@ -157,6 +157,10 @@ class DeclineProposal(Command):
 class Reject(Command):
     name: Literal["reject"] = "reject"
     reason: Text = ""
+    #: KS-3: why, as one of the rule set's rejection categories.
+    category: ShortText | None = None
+    #: KS-3: the seller talked to the buyer before rejecting.
+    buyer_contacted: bool = False
 
 
 class ShipBack(Command):
@@ -167,6 +171,8 @@ class ShipBack(Command):
 
 class ConfirmReceipt(Command):
     name: Literal["confirm_receipt"] = "confirm_receipt"
+    #: KM-3: goods at the overseas warehouse are received by the platform.
+    by: Literal["seller", "platform"] = "seller"
 
 
 class ShipReplacement(Command):
@@ -205,12 +211,22 @@ class RequestGoodsBack(Command):
     name: Literal["request_goods_back"] = "request_goods_back"
 
 
+class WaiveDeduction(Command):
+    """KM-1's exception: the platform finds a deduction's cause was not the seller's."""
+
+    name: Literal["waive_deduction"] = "waive_deduction"
+    deduction: Literal[
+        "no_reply_arbitration", "undelivered_loss", "return_processing_fee", "ruled_liable"
+    ]
+    note: Text = ""
+
+
 COMMANDS: dict[str, type[Command]] = {
     c.model_fields["name"].default: c
     for c in (
         Apply, Approve, Propose, AcceptProposal, DeclineProposal, Reject, ShipBack,
         ConfirmReceipt, ShipReplacement, ConfirmCompletion, Escalate, SubmitEvidence, Rule,
-        Withdraw, RequestGoodsBack,
+        Withdraw, RequestGoodsBack, WaiveDeduction,
     )
 }  # fmt: skip
 
@@ -224,6 +240,8 @@ class OrderLine(BaseModel):
     title: Text = ""
     quantity: int = Field(ge=1, le=1_000_000)
     unit_price: AmountText
+    #: The line's product category, when it differs from the order's (KS-10).
+    category: ShortText = ""
 
 
 class RegisterOrder(BaseModel):
@@ -241,6 +259,8 @@ class RegisterOrder(BaseModel):
     delivered_at: Instant | None = None
     gs: bool = False
     lines: list[OrderLine] = Field(default_factory=list)
+    #: The goods' product category (validity windows per category, KS-10).
+    category: ShortText = ""
 
 
 def describe(exc: ValidationError, what: str) -> str:

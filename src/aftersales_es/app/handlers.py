@@ -148,4 +148,5 @@ COMMAND_HANDLERS: dict[type[cmds.Command], Handler] = {
     cmds.Rule: on_case(Case.rule),
     cmds.Withdraw: on_case(Case.withdraw),
     cmds.RequestGoodsBack: on_case(Case.request_goods_back),
+    cmds.WaiveDeduction: on_case(Case.waive_deduction),
 }

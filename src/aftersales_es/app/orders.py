@@ -39,6 +39,7 @@ def new_order(o: RegisterOrder, rules: RuleSets, stored: Repository[UUID]) -> Or
         shipped_at=o.shipped_at,
         delivered_at=o.delivered_at,
         gs=o.gs,
+        category=o.category,
         lines=lines,
     )
 

@@ -35,7 +35,7 @@ from aftersales_es.adapters.sql import Cursor
 from aftersales_es.audit.chain import payload
 from aftersales_es.audit.export import mapper as plain_mapper
 from aftersales_es.domain import events as ev
-from aftersales_es.readmodels.projector import EVENTS_TOPIC, utc_key
+from aftersales_es.readmodels.projector import EVENTS_TOPIC, POINTS, utc_key
 
 if TYPE_CHECKING:
     from aftersales_es.engine import AfterSales
@@ -174,6 +174,14 @@ class _Fold:
         elif name == "DeductionRecorded":
             amount = data["amount"]["_data_"]
             row = (version, data["seller_id"], data["reason"], amount, data["currency"], at)
+            self.deductions.append((*row, data["rule"]))
+        elif name == "DeductionWaived":  # the reversing entry (KM-1), as the projector has it
+            amount = str(-Decimal(data["amount"]["_data_"]))
+            reason = f"{data['reason']}_waived"
+            row = (version, data["seller_id"], reason, amount, data["currency"], at)
+            self.deductions.append((*row, data["rule"]))
+        elif name == "PointsDeducted":  # a points penalty (KM-5), unit "points"
+            row = (version, data["seller_id"], data["reason"], str(data["points"]), POINTS, at)
             self.deductions.append((*row, data["rule"]))
         self.state, self.version, self.last_at = data["state"], version, at
         self.pending = data["deadlines"]

@@ -46,6 +46,7 @@ COMMAND_HELP = {
     "rule": "platform: rule for the buyer (refund) or the seller (close)",
     "withdraw": "buyer: withdraw the application",
     "request_goods_back": "seller: ask for warehouse-held goods back (KM-4)",
+    "waive_deduction": "platform: waive a deduction whose cause was not the seller's (KM-1)",
 }
 
 

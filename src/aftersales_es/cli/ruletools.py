@@ -22,6 +22,12 @@ from aftersales_es.domain.ruleload import (
     read_ruleset_data,
 )
 from aftersales_es.domain.rules import RuleSet, Settings
+from aftersales_es.domain.statechart import (
+    CANCEL_KINDS,
+    DEADLINE_ACTIONS,
+    STATES,
+    transitions_from,
+)
 
 
 def list_rulesets() -> list[dict[str, Any]]:
@@ -47,7 +53,9 @@ def describe(rules: RuleSet) -> dict[str, Any]:
     data = rules.model_dump(mode="json")
     settings = [{"key": key, **item} for key, item in data["settings"].items()]
     deadlines = data["deadlines"]
-    counts = Counter(str(row["basis"]) for row in [*settings, *deadlines])
+    validity = data["validity"]
+    penalties = [{"reason": key, **item} for key, item in data["penalties"].items()]
+    counts = Counter(str(row["basis"]) for row in [*settings, *deadlines, *validity, *penalties])
     return {
         "name": rules.name,
         "version": rules.version,
@@ -59,6 +67,8 @@ def describe(rules: RuleSet) -> dict[str, Any]:
         "basis_counts": dict(sorted(counts.items())),
         "settings": settings,
         "deadlines": deadlines,
+        "validity": validity,
+        "penalties": penalties,
     }
 
 
@@ -123,7 +133,23 @@ def _notes(rules: RuleSet) -> list[str]:
         if key not in rules.settings.model_fields_set:
             value = getattr(rules.settings, key)
             notes.append(f"settings.{key} not set; default {_cell(value.value)} [{value.rule}]")
-    return notes
+    return notes + _waits(rules)
+
+
+def _waits(rules: RuleSet) -> list[str]:
+    """Open states a kind can reach with no deadline: a case there may wait forever."""
+    found = []
+    for state in sorted(set(DEADLINE_ACTIONS.values()), key=STATES.index):
+        kinds = [
+            k
+            for k in rules.kinds
+            if k not in CANCEL_KINDS
+            and any(r.possible_for(k) for r in transitions_from(state))
+            and rules.deadline_for(state, k) is None
+        ]
+        if kinds:
+            found.append(f"no deadline in state {state} for {', '.join(kinds)}: cases may wait")
+    return found
 
 
 def _cell(value: Any) -> str:
@@ -161,8 +187,28 @@ def show_text(view: dict[str, Any]) -> str:
             render_table(
                 deadlines, ["name", "state", "kinds", "after", "action", "rule", "basis", "note"]
             ),
+            *_extra_tables(view),
         ]
     )
+
+
+def _extra_tables(view: dict[str, Any]) -> list[str]:
+    """Validity windows (KS-10, KM-2) and penalties (KM-5), when the rule set has them."""
+    from aftersales_es.cli.main import render_table
+
+    out: list[str] = []
+    if view.get("validity"):
+        rows = [
+            {**w, **{k: _cell(w[k]) or "any" for k in ("kinds", "categories", "reasons")},
+             "after": "never" if w["after"] is None else w["after"]}
+            for w in view["validity"]
+        ]  # fmt: skip
+        cols = ["kinds", "categories", "reasons", "after", "rule", "basis", "note"]
+        out += ["", "validity (first that fits)", render_table(rows, cols)]
+    if view.get("penalties"):
+        cols = ["reason", "form", "points", "rule", "basis", "note"]
+        out += ["", "penalties", render_table(view["penalties"], cols)]
+    return out
 
 
 def list_text(rows: list[dict[str, Any]]) -> str:

@@ -25,9 +25,11 @@ from aftersales_es.domain.case_checks import (
     check_evidence,
     check_goods_held,
     check_plan,
+    check_receiver,
     check_rejection,
     check_slot,
     check_time,
+    check_waiver,
     check_waybill,
     due_deadline,
     pending,
@@ -53,6 +55,11 @@ class Case(TimedAggregate):
     # still load (a snapshot restores only the attributes it saved).
     lines: Sequence[dict[str, Any]] = ()
     fee_total: Decimal = Decimal(0)
+    escalated_from: str = ""
+    deductions_recorded: Sequence[dict[str, Any]] = ()
+    waived_versions: Sequence[int] = ()
+    points_total: int = 0
+    return_address: str = ""
 
     def __init__(
         self,
@@ -142,7 +149,9 @@ class Case(TimedAggregate):
         None or empty covers the whole order.
         """
         order, rules = ctx.order, ctx.rules
-        fields = application(case_id, order, rules, at=at, kind=kind, amount=amount, lines=lines)
+        fields = application(
+            case_id, order, rules, at=at, kind=kind, amount=amount, lines=lines, reason=reason
+        )
         check_resubmission(case_id, order, rules)
         case = cls._create(ev.Applied, id=case_uuid(case_id), at=at, reason=reason, **fields)
         order.occupy(case_id, at, case.line_ids)
@@ -189,12 +198,27 @@ class Case(TimedAggregate):
         steps = Steps(self, ctx)
         steps.record(ev.ProposalDeclined, **steps.common(at, "buyer", dest))
 
-    def reject(self, ctx: Context, *, at: datetime, reason: str) -> None:
-        """The seller rejects, giving a reason (KS-3); the buyer may escalate or apply anew."""
+    def reject(
+        self,
+        ctx: Context,
+        *,
+        at: datetime,
+        reason: str,
+        category: str | None = None,
+        buyer_contacted: bool = False,
+    ) -> None:
+        """The seller rejects, giving a reason and its category, having talked to
+        the buyer (KS-3; KM-6's ``malicious_return``); the buyer may escalate or apply anew."""
         allowed(self, "reject", "seller", at)
-        check_rejection(self, ctx.rules, reason)
+        category = check_rejection(self, ctx.rules, reason, category, buyer_contacted)
         steps = Steps(self, ctx)
-        steps.record(ev.Rejected, **steps.common(at, "seller", "rejected"), reason=reason)
+        steps.record(
+            ev.Rejected,
+            **steps.common(at, "seller", "rejected"),
+            reason=reason,
+            category=category,
+            buyer_contacted=buyer_contacted,
+        )
         ctx.order.release(self.case_id, at)
         ctx.order.record_rejection(self.case_id, at)
 
@@ -207,10 +231,16 @@ class Case(TimedAggregate):
         fields = steps.common(at, "buyer", dest)
         steps.record(ev.ShippedBack, **fields, carrier=carrier, tracking_number=tracking_number)
 
-    def confirm_receipt(self, ctx: Context, *, at: datetime) -> None:
-        """The seller confirms receipt; a return is refunded at once (KS-6)."""
-        dest = allowed(self, "confirm_receipt", "seller", at)
-        Steps(self, ctx).receive(at, dest, actor="seller", auto=False, rule=None)
+    def confirm_receipt(self, ctx: Context, *, at: datetime, by: str = "seller") -> None:
+        """The goods' receiver confirms receipt; a return is refunded at once (KS-6).
+
+        KM-3: goods bound for the overseas warehouse are received by the
+        platform's warehouse, any other return by the seller.
+        """
+        dest = allowed(self, "confirm_receipt", by, at)
+        steps = Steps(self, ctx)
+        check_receiver(self, by, steps.to_warehouse(), ctx.rules.settings.warehouse_returns.rule)
+        steps.receive(at, dest, actor=by, auto=False, rule=None)
 
     def ship_replacement(
         self, ctx: Context, *, at: datetime, carrier: str, tracking_number: str
@@ -242,7 +272,8 @@ class Case(TimedAggregate):
         dest = allowed(self, "submit_evidence", by, at)
         check_evidence(self, at, note, ctx.rules.settings.evidence_window.rule)
         steps = Steps(self, ctx)
-        steps.record(ev.EvidenceSubmitted, **steps.common(at, by, dest), by=by, note=note)
+        fields = steps.common(at, by, dest, keep=True)
+        steps.record(ev.EvidenceSubmitted, **fields, by=by, note=note)
 
     def rule(
         self,
@@ -266,6 +297,18 @@ class Case(TimedAggregate):
             check_cap(self, ctx.order, "rule", amount)
         liable = for_buyer and (True if seller_liable is None else seller_liable)
         Steps(self, ctx).arbitrate(at, in_favour_of, amount, liable=liable, rule=rule_id)
+
+    def waive_deduction(self, ctx: Context, *, at: datetime, deduction: str, note: str) -> None:
+        """The platform finds a deduction's cause was not the seller's (KM-1).
+
+        The deduction stays recorded; a reversing entry (``DeductionWaived``)
+        with the platform's reason joins the ledger. Only reasons the rule set
+        makes waivable, each deduction at most once.
+        """
+        rule = ctx.rules.settings.waivable_deductions
+        check_time(self, "waive_deduction", at, goods=False)
+        found = check_waiver(self, rule.value, rule.rule, deduction, note)
+        Steps(self, ctx).waive(at, found, note, rule=rule.rule)
 
     def withdraw(self, ctx: Context, *, at: datetime) -> None:
         """The buyer withdraws the application."""
@@ -295,7 +338,8 @@ class Case(TimedAggregate):
         if d.action == "scrap_goods":
             Steps(self, ctx).goods_leave(ev.GoodsScrapped, d.due, actor="system", rule=d.rule)
             return
-        dest = destination(d.action, self.state, self.kind, "system")
+        outcome = Steps(self, ctx).settlement() if d.action == "auto_rule" else None
+        dest = destination(d.action, self.state, self.kind, "system", outcome=outcome)
         if dest is None:  # a rule file paired an action with the wrong kind
             raise DeadlineNotPendingError(f"case {self.case_id}: {d.action} not valid here")
         Steps(self, ctx).fire(d.action, d.due, dest, d.rule)

@@ -7,7 +7,7 @@ it records nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +39,7 @@ def application(
     kind: str,
     amount: Decimal | None,
     lines: list[dict[str, Any]] | None,
+    reason: str = "other",
 ) -> dict[str, Any]:
     """The fields of the ``Applied`` event (but the buyer's reason), or a refusal.
 
@@ -46,7 +47,7 @@ def application(
     """
     parts = tuple({"line": p["line"], "quantity": int(p["quantity"])} for p in lines or ())
     asked = check_application(
-        case_id, order, rules, at=at, kind=kind, amount=amount, lines=list(parts)
+        case_id, order, rules, at=at, kind=kind, amount=amount, lines=list(parts), reason=reason
     )
     return {
         "case_id": case_id,
@@ -80,6 +81,7 @@ def check_application(
     kind: str,
     amount: Decimal | None,
     lines: list[dict[str, Any]] | None = None,
+    reason: str = "other",
 ) -> Decimal:
     """The amount the application asks for, or a refusal naming the rule.
 
@@ -111,6 +113,8 @@ def check_application(
         raise refuse(OpenCaseExistsError, blocked[0], why)
     asked = _asked(refuse, order, kind, amount, lines)
     _check_window(refuse, order, rules, at, kind)
+    _check_validity(refuse, order, rules, at, kind, named, reason)
+    _check_final(refuse, order, rules, named, reason)
     return asked
 
 
@@ -149,22 +153,80 @@ def _asked(
 def _check_window(refuse: Refuse, order: Order, rules: RuleSet, at: datetime, kind: str) -> None:
     """KS-10, KM-2: goods come back within the validity period; KM-1: when a cancel is allowed."""
     s = rules.settings
-    if kind in GOODS_KINDS:
-        validity = s.after_sales_validity
-        if order.delivered_at is None or order.delivered_at > at:
-            raise refuse(NotAllowedError, validity.rule, "the goods have not been delivered")
-        ends = later(order.delivered_at, validity.value)
-        if at > ends:
-            why = f"after-sales validity ended {ends.isoformat()}"
-            raise refuse(WindowClosedError, validity.rule, why)
     if kind in CANCEL_KINDS:
         cancel = s.cancel_shipped_after
+        if s.cancel_gs_only.value and not order.gs:
+            why = "only a global-selling (GS) order may be cancelled as undelivered"
+            raise refuse(NotAllowedError, s.cancel_gs_only.rule, why)
         if order.delivered(at):
             raise refuse(NotAllowedError, cancel.rule, "the goods were received")
         opens = later(order.paid_at, cancel.value)
         if order.shipped(at) and at < opens:
             why = f"a shipped order may be cancelled only from {opens.isoformat()}"
             raise refuse(WindowClosedError, cancel.rule, why)
+
+
+def _check_validity(
+    refuse: Refuse,
+    order: Order,
+    rules: RuleSet,
+    at: datetime,
+    kind: str,
+    lines: list[str],
+    reason: str,
+) -> None:
+    """KS-10, KM-2: within the validity window of the kind, each line's
+    category and the reason; a window of null refuses (non-returnable goods)."""
+    fallback = rules.settings.after_sales_validity
+    windows = [rules.window_for(kind, c, reason) for c in order.category_of(lines)]
+    if all(w is None for w in windows) and kind not in GOODS_KINDS:
+        return
+    for category, w in zip(order.category_of(lines), windows, strict=True):
+        rule = w.rule if w else fallback.rule
+        if w is not None and w.after is None:
+            why = f"{category or 'these'} goods cannot be returned for a {kind} case ({reason})"
+            raise refuse(NotAllowedError, rule, why)
+        if order.delivered_at is None or order.delivered_at > at:
+            raise refuse(NotAllowedError, rule, "the goods have not been delivered")
+        period = w.after if w is not None and w.after is not None else fallback.value
+        ends = window_end(order.delivered_at, period, rules.settings.validity_counting.value)
+        if at >= ends:
+            why = f"the {kind} validity period ({_days(period)}) ended {ends.isoformat()}"
+            raise refuse(WindowClosedError, rule, why)
+
+
+def _days(period: timedelta) -> str:
+    return f"{period.days}d" if period.days * 86400 == period.total_seconds() else str(period)
+
+
+def window_end(received: datetime, period: timedelta, counting: str) -> datetime:
+    """When a window of ``period`` from ``received`` closes (exclusive).
+
+    ``from_next_day`` counts whole days from the day after receipt, as the
+    statute does, so the window closes at midnight (``received``'s offset)
+    after its last day; ``elapsed`` is real time from the receipt instant.
+    """
+    if counting != "from_next_day":
+        return later(received, period) + timedelta(microseconds=1)
+    days = -(-int(period.total_seconds()) // 86400)  # part days count as whole days
+    first = received.date() + timedelta(days=1)
+    last = first + timedelta(days=days - 1)
+    return datetime.combine(last + timedelta(days=1), time(0), tzinfo=received.tzinfo)
+
+
+def _check_final(
+    refuse: Refuse, order: Order, rules: RuleSet, lines: list[str], reason: str
+) -> None:
+    """KS-8: a ruling is final; the same order, line(s) and grounds are not heard again."""
+    final = rules.settings.ruling_final
+    ruled = order.ruled(lines, reason) if final.value else None
+    if ruled is not None:
+        what = f"line(s) {', '.join(lines)} of order" if lines else "order"
+        why = (
+            f"case {ruled} on {what} {order.order_id} was ruled on the same grounds "
+            f"({reason}); the ruling is final"
+        )
+        raise refuse(NotAllowedError, final.rule, why)
 
 
 def _check_lines(

@@ -9,9 +9,10 @@ order and its rule set; none records anything.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from aftersales_es.domain.deadlines import Deadline, overdue
 from aftersales_es.domain.errors import (
@@ -157,14 +158,61 @@ def check_waybill(case: Case, command: str, rule: str, carrier: str, tracking: s
         refuse(case, NotAllowedError, command, rule, "carrier and tracking number needed")
 
 
-def check_rejection(case: Case, rules: RuleSet, reason: str) -> None:
-    """KS-3: a rejection carries a reason; KS-7: an exchange or repair may have to be supported."""
+def check_rejection(
+    case: Case, rules: RuleSet, reason: str, category: str | None, contacted: bool
+) -> str:
+    """KS-3: a rejection carries a reason and one of the rule set's categories,
+    after talking to the buyer; KS-7: an exchange or repair may have to be
+    supported. Returns the category (a rule set with one category implies it)."""
+    s = rules.settings
     if not reason.strip():
         refuse(case, NotAllowedError, "reject", "KS-3", "a rejection carries a reason")
-    must = rules.settings.exchange_repair_must_be_supported
+    must = s.exchange_repair_must_be_supported
     if must.value and case.kind in REPLACEMENT_KINDS:
         why = f"the merchant must support an exchange or repair ({case.kind})"
         refuse(case, NotAllowedError, "reject", must.rule, why)
+    known = s.rejection_categories
+    if category is None and len(known.value) == 1:
+        category = known.value[0]
+    if known.value and category not in known.value:
+        why = f"a rejection names its category, one of: {', '.join(known.value)}"
+        refuse(case, NotAllowedError, "reject", known.rule, why)
+    contact = s.rejection_needs_buyer_contact
+    if contact.value and not contacted:
+        why = "the seller must talk to the buyer before rejecting (buyer_contacted)"
+        refuse(case, NotAllowedError, "reject", contact.rule, why)
+    return category or "unspecified"
+
+
+def check_receiver(case: Case, by: str, to_warehouse: bool, rule: str) -> None:
+    """KM-3: the warehouse (platform) receives warehouse-bound goods, the seller any other."""
+    if to_warehouse and by != "platform":
+        why = "the goods go to the platform's overseas warehouse: the platform confirms receipt"
+        refuse(case, NotAllowedError, "confirm_receipt", rule, why)
+    if not to_warehouse and by != "seller":
+        why = "the goods go back to the seller: the seller confirms receipt"
+        refuse(case, NotAllowedError, "confirm_receipt", rule, why)
+
+
+def check_waiver(
+    case: Case, waivable: Sequence[str], rule: str, reason: str, note: str
+) -> dict[str, Any]:
+    """KM-1: the latest unwaived deduction of a waivable ``reason``, with the platform's note."""
+    if reason not in waivable:
+        allowed_ = ", ".join(waivable) or "none"
+        why = f"a {reason} deduction cannot be waived (waivable: {allowed_})"
+        refuse(case, NotAllowedError, "waive_deduction", rule, why)
+    if not note.strip():
+        refuse(case, NotAllowedError, "waive_deduction", rule, "a waiver says why (note)")
+    open_ = [
+        d
+        for d in case.deductions_recorded
+        if d["reason"] == reason and d["version"] not in case.waived_versions
+    ]
+    if not open_:
+        why = f"no {reason} deduction left to waive on this case"
+        refuse(case, NotAllowedError, "waive_deduction", rule, why)
+    return open_[-1]
 
 
 def check_slot(case: Case, command: str, at: datetime, order: Order) -> None:

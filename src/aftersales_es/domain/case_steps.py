@@ -54,15 +54,18 @@ class Steps:
         kind: str | None = None,
         rule: str | None = None,
         auto: bool = False,
+        keep: bool = False,
     ) -> dict[str, Any]:
         """Fields every event has, including the deadlines pending after it."""
         case = self.case
         goods = [d for d in case.deadlines if d["name"] == GOODS_DEADLINE]
-        # Entering a state starts its deadline; an event that keeps the state is
-        # either a step inside one command (the next event decides) or happens
-        # where no deadline runs, so it leaves no case deadline pending.
+        # Entering a state starts its deadline. An event that keeps the state is
+        # either a step inside one command (the next event decides: none
+        # pending) or, with ``keep``, a self-loop such as evidence in a dispute,
+        # which leaves the running deadline as it was: the state still ends.
         entering = state != case.state
-        flow = case_deadlines(state, kind or case.kind, at, self.ctx.rules) if entering else []
+        own = [dict(d) for d in case.deadlines if d["name"] != GOODS_DEADLINE] if keep else []
+        flow = case_deadlines(state, kind or case.kind, at, self.ctx.rules) if entering else own
         return {
             "at": at,
             "actor": actor,
@@ -80,7 +83,7 @@ class Steps:
             rule = s.cancel_shipped_after.rule
             self.refund(at, case.amount, actor="system", auto=True, rule=rule)
             if order.shipped(at) and s.undelivered_loss_borne_by_seller.value:
-                self.deduct(at, "undelivered_loss", case.amount, rule=rule)
+                self.penalise(at, "undelivered_loss", case.amount, rule=rule)
         elif express_refund_applies(order, rules, at, case.kind):
             rule = s.express_refund.rule
             self.refund(at, case.amount, actor="system", auto=True, rule=rule)
@@ -95,8 +98,58 @@ class Steps:
             self.close(at, "not_shipped_back", actor="system", auto=True, rule=rule)
         elif action == "auto_receive":
             self.receive(at, dest, actor="system", auto=True, rule=rule)
+        elif action == "lapse_proposal":
+            self.record(ev.ProposalLapsed, **self.common(at, "system", dest, rule=rule))
+        elif action == "auto_refund":
+            price = self.goods_price()
+            self.refund(at, price, actor="system", auto=True, rule=rule)
+        elif action == "close_rejected":
+            self.close(at, "rejection_not_pursued", actor="system", auto=True, rule=rule)
+        elif action == "auto_rule":
+            self.settle(at, dest, rule)
         else:
             self.complete(at, dest, actor="system", auto=True, rule=rule)
+
+    def goods_price(self) -> Decimal:
+        """What the goods of an exchange or repair case are worth: its lines' caps,
+        or what is left on the order (the refund when no replacement comes)."""
+        case, order = self.case, self.ctx.order
+        if case.lines:
+            return min(sum(order.line_caps(list(case.lines)), Decimal(0)), order.remaining)
+        return order.remaining
+
+    def settlement(self) -> str:
+        """Where a dispute the platform did not rule on in time goes (the buyer's
+        plan, from where the goods are): an outcome guard of ``auto_rule``."""
+        case = self.case
+        source = case.escalated_from
+        if case.kind == "refund_only":
+            return "to_refund"
+        if case.kind == "return_refund":
+            return "to_refund" if source in ("returning",) else "to_return"
+        if source == "reshipping":
+            return "to_replacement"
+        if source in ("returning", "received"):
+            return "to_receipt"
+        return "to_return"
+
+    def settle(self, at: datetime, dest: str, rule: str) -> None:
+        """KS-8 and the rule set's ruling deadline: no ruling in time, so the
+        buyer's plan is in force from where the goods are; nobody is found liable."""
+        case = self.case
+        amount = case.amount if dest == "refunded" else zero(case.currency)
+        self.record(
+            ev.Arbitrated,
+            **self.common(at, "system", dest if dest != "refunded" else case.state, rule=rule),
+            in_favour_of="buyer",
+            refund_amount=amount,
+            seller_liable=False,
+        )
+        self.rule_on_order(at)
+        if dest == "refunded":
+            self.refund(
+                at, amount, actor="system", auto=True, rule=rule, returned=bool(case.waybill)
+            )
 
     def goods_leave(
         self, event_class: type[ev.CaseEvent], at: datetime, *, actor: str, rule: str | None
@@ -124,8 +177,41 @@ class Steps:
     ) -> None:
         """The platform intervenes; the parties' evidence is due within its window (KS-8)."""
         due = later(at, self.ctx.rules.settings.evidence_window.value)
+        source = self.case.state
         fields = self.common(at, actor, dest, rule=rule, auto=auto)
-        self.record(ev.Escalated, **fields, by=by, evidence_due=due)
+        self.record(ev.Escalated, **fields, by=by, evidence_due=due, source=source)
+
+    def rule_on_order(self, at: datetime) -> None:
+        """KS-8: the ruling is final for this case's lines and grounds (if the rule set says so)."""
+        case = self.case
+        if self.ctx.rules.settings.ruling_final.value:
+            lines = [p["line"] for p in case.lines]
+            self.ctx.order.record_ruling(case.case_id, at, lines, case.reason)
+
+    def to_warehouse(self) -> bool:
+        """KM-3: whether this case's returned goods go to the overseas warehouse."""
+        s, case = self.ctx.rules.settings, self.case
+        reasons = [*s.warehouse_return_reasons.value, *s.warehouse_return_extra_reasons.value]
+        return bool(s.warehouse_returns.value and self.ctx.order.gs and case.reason in reasons)
+
+    def waive(self, at: datetime, deduction: dict[str, Any], note: str, *, rule: str) -> None:
+        """KM-1: the reversing entry of a deduction, by the platform, with its reason."""
+        case = self.case
+        self.record(
+            ev.DeductionWaived,
+            at=at,
+            actor="platform",
+            auto=False,
+            rule=rule,
+            state=case.state,
+            deadlines=[dict(d) for d in case.deadlines],
+            seller_id=case.seller_id,
+            reason=deduction["reason"],
+            amount=deduction["amount"],
+            currency=case.currency,
+            deduction_version=deduction["version"],
+            note=note,
+        )
 
     def arbitrate_by_buyer_plan(self, at: datetime, dest: str, rule: str) -> None:
         """KM-5: a silent seller's case is arbitrated by the buyer's plan, with a deduction."""
@@ -138,8 +224,9 @@ class Steps:
             refund_amount=case.amount,
             seller_liable=True,
         )
-        if self.ctx.rules.settings.no_reply_deduction.value and case.amount > 0:
-            self.deduct(at, "no_reply_arbitration", case.amount, rule=rule)
+        self.rule_on_order(at)
+        if self.ctx.rules.settings.no_reply_deduction.value:
+            self.penalise(at, "no_reply_arbitration", case.amount, rule=rule)
         plan = destination("enforce_plan", case.state, case.kind, "system")
         if plan is None:  # the table has a plan for every kind a rule set may arbitrate
             raise DeadlineNotPendingError(f"case {case.case_id}: no plan to enforce")
@@ -148,11 +235,7 @@ class Steps:
     def receive(self, at: datetime, dest: str, *, actor: str, auto: bool, rule: str | None) -> None:
         """The goods are back: a return is refunded, a GS return may go to the warehouse."""
         case, s, order = self.case, self.ctx.rules.settings, self.ctx.order
-        warehouse = bool(
-            s.warehouse_returns.value
-            and order.gs
-            and case.reason in s.warehouse_return_reasons.value
-        )
+        warehouse = self.to_warehouse()
         if dest == "refunded":
             check_cap(case, order, "confirm_receipt", case.amount)
         resting = case.state if dest == "refunded" else dest
@@ -163,7 +246,7 @@ class Steps:
         fee = s.return_processing_fee
         if warehouse and fee.value > 0:
             charged = fee.value.quantize(quantum(case.currency))
-            self.deduct(at, "return_processing_fee", charged, rule=fee.rule)
+            self.penalise(at, "return_processing_fee", charged, rule=fee.rule)
         if dest == "refunded":
             # The buyer-side return fee applies to refunds of returned goods.
             self.refund(at, case.amount, actor=actor, auto=auto, rule=rule, returned=True)
@@ -181,8 +264,9 @@ class Steps:
             refund_amount=amount,
             seller_liable=liable,
         )
+        self.rule_on_order(at)
         if liable:
-            self.deduct(at, "ruled_liable", amount, rule=rule, actor="platform", auto=False)
+            self.penalise(at, "ruled_liable", amount, rule=rule, actor="platform", auto=False)
         if in_favour_of == "buyer":
             self.refund(at, amount, actor="platform", auto=False, rule=rule)
         else:
@@ -245,6 +329,36 @@ class Steps:
             {"line": p["line"], "quantity": p["quantity"], "amount": r, "fee": f}
             for p, r, f in zip(case.lines, refunds, fees, strict=True)
         )
+
+    def penalise(
+        self,
+        at: datetime,
+        reason: str,
+        amount: Decimal,
+        *,
+        rule: str,
+        actor: str = "system",
+        auto: bool = True,
+    ) -> None:
+        """KM-5: a seller penalty for ``reason`` in money, points or both, as the
+        rule set says; money only when there is an amount to charge."""
+        case = self.case
+        penalty = self.ctx.rules.penalty(reason)
+        if penalty.money and amount > 0:
+            self.deduct(at, reason, amount, rule=rule, actor=actor, auto=auto)
+        if penalty.form != "money":
+            self.record(
+                ev.PointsDeducted,
+                at=at,
+                actor=actor,
+                auto=auto,
+                rule=penalty.rule if penalty.rule != "default" else rule,
+                state=case.state,
+                deadlines=[dict(d) for d in case.deadlines],
+                seller_id=case.seller_id,
+                reason=reason,
+                points=penalty.points,
+            )
 
     def deduct(
         self,

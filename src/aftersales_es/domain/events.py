@@ -51,6 +51,10 @@ class Case(Protocol):
     evidence_count: int
     ruling: dict[str, Any] | None
     closed_reason: str | None
+    escalated_from: str
+    deductions_recorded: Sequence[dict[str, Any]]
+    waived_versions: Sequence[int]
+    points_total: int
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         """Record an event of ``event_class`` (eventsourcing's ``Aggregate`` method)."""
@@ -126,6 +130,13 @@ class ProposalDeclined(CaseEvent):
         case.proposal = None
 
 
+class ProposalLapsed(CaseEvent):
+    """Nobody answered the proposal in time: back to the seller's review."""
+
+    def record(self, case: Case) -> None:
+        case.proposal = None
+
+
 class Rejected(CaseEvent):
     """The seller rejected (KS-3).
 
@@ -137,13 +148,20 @@ class Rejected(CaseEvent):
 
     reason: str
     category: str = "unspecified"
+    #: Version 3: whether the seller says it talked to the buyer first (KS-3).
+    buyer_contacted: bool = False
 
-    class_version = 2
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """A v1 rejection never recorded a category: it is ``unspecified``."""
         state["category"] = "unspecified"
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """A v2 rejection never said the buyer was contacted."""
+        state["buyer_contacted"] = False
 
     def record(self, case: Case) -> None:
         case.rejection_reason = self.reason
@@ -208,12 +226,28 @@ class Completed(CaseEvent):
 
 
 class Escalated(CaseEvent):
+    """A party (or the system) took the case to the platform (KS-8, KM-5).
+
+    Version 2 adds ``source``, the state the case was escalated from, which
+    says where the goods are when a dispute is settled without a ruling.
+    v1 events are upcast to ``""`` (unknown).
+    """
+
     by: str
     evidence_due: datetime
+    source: str = ""
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A v1 escalation did not record where it came from."""
+        state["source"] = ""
 
     def record(self, case: Case) -> None:
         case.escalated_by = self.by
         case.evidence_due = self.evidence_due
+        case.escalated_from = self.source
 
 
 class EvidenceSubmitted(CaseEvent):
@@ -256,6 +290,38 @@ class DeductionRecorded(CaseEvent):
 
     def record(self, case: Case) -> None:
         case.deducted_total += self.amount
+        entry = {"version": self.originator_version, "reason": self.reason, "amount": self.amount}
+        case.deductions_recorded = [*case.deductions_recorded, entry]
+
+
+class DeductionWaived(CaseEvent):
+    """The platform waives a recorded deduction (KM-1's exception).
+
+    The deduction at ``deduction_version`` stays as it was; this is its
+    reversing ledger entry, with the platform's ``note`` (why).
+    """
+
+    seller_id: str
+    reason: str
+    amount: Decimal
+    currency: str
+    deduction_version: int
+    note: str
+
+    def record(self, case: Case) -> None:
+        case.deducted_total -= self.amount
+        case.waived_versions = [*case.waived_versions, self.deduction_version]
+
+
+class PointsDeducted(CaseEvent):
+    """A points penalty on the seller for ``reason`` (KM-5's "deduction item")."""
+
+    seller_id: str
+    reason: str
+    points: int
+
+    def record(self, case: Case) -> None:
+        case.points_total += self.points
 
 
 class GoodsReturnToSellerRequested(CaseEvent):
@@ -276,6 +342,7 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         Proposed,
         ProposalAccepted,
         ProposalDeclined,
+        ProposalLapsed,
         Rejected,
         ShippedBack,
         Received,
@@ -288,6 +355,8 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         Withdrawn,
         Closed,
         DeductionRecorded,
+        DeductionWaived,
+        PointsDeducted,
         GoodsReturnToSellerRequested,
         GoodsScrapped,
     )

@@ -34,6 +34,16 @@ class Registered(TimedCreated):
     delivered_at: datetime | None
     gs: bool
     lines: list[dict[str, Any]]
+    #: Version 2: the goods' product category (validity windows, KS-10);
+    #: a line may name its own. v1 orders are upcast to "" (none given).
+    category: str = ""
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A v1 order named no category."""
+        state["category"] = ""
 
 
 class Shipped(TimedEvent):
@@ -125,8 +135,23 @@ class CaseRejected(TimedEvent):
         order.rejected_case_ids = (*order.rejected_case_ids, self.case_id)
 
 
+class CaseRuled(TimedEvent):
+    """The platform ruled on a case of this order: final for its lines and grounds (KS-8)."""
+
+    case_id: str
+    lines: tuple[str, ...]
+    reason: str
+
+    def apply(self, order: Order) -> None:
+        ruling = {"case_id": self.case_id, "lines": list(self.lines), "reason": self.reason}
+        order.rulings = (*order.rulings, ruling)
+
+
 class Order(TimedAggregate):
     """An order that after-sales cases are applied on."""
+
+    #: Rulings on this order's cases (KS-8), class-level for old orders.
+    rulings: tuple[dict[str, Any], ...] = ()
 
     #: Cases on this order a seller rejected, in order. A class-level
     #: default, so orders stored or snapshotted before it existed still load.
@@ -145,6 +170,7 @@ class Order(TimedAggregate):
         delivered_at: datetime | None,
         gs: bool,
         lines: list[dict[str, Any]],
+        category: str = "",
     ) -> None:
         self.order_id = order_id
         self.seller_id = seller_id
@@ -157,6 +183,7 @@ class Order(TimedAggregate):
         self.delivered_at = delivered_at
         self.gs = gs
         self.lines = lines
+        self.category = category
         self.refunded_total = zero(currency)
         # Orders are not snapshotted, so old orders rebuild through here.
         #: Buyer-side fees kept from refunds (they count against the order cap).
@@ -277,6 +304,25 @@ class Order(TimedAggregate):
     # The resubmission cap: what ``max_applications_after_rejection`` counts.
     def record_rejection(self, case_id: str, at: datetime) -> None:
         self._record(CaseRejected, at=at, case_id=case_id)
+
+    def record_ruling(self, case_id: str, at: datetime, lines: list[str], reason: str) -> None:
+        self._record(CaseRuled, at=at, case_id=case_id, lines=tuple(lines), reason=reason)
+
+    def ruled(self, lines: list[str], reason: str) -> str | None:
+        """The case whose ruling already covers ``lines`` (empty: the whole order)
+        on the grounds ``reason``, or None (KS-8: a ruling is final)."""
+        for r in self.rulings:
+            overlap = not r["lines"] or not lines or set(r["lines"]) & set(lines)
+            if overlap and r["reason"] == reason:
+                return str(r["case_id"])
+        return None
+
+    def category_of(self, lines: list[str]) -> list[str]:
+        """The product categories of ``lines`` (empty: the order's own category)."""
+        if not lines:
+            return [self.category]
+        found = [self.line(i) or {} for i in lines]
+        return [str(ln.get("category") or self.category) for ln in found]
 
     @property
     def applications_after_rejection(self) -> int:

@@ -31,7 +31,7 @@ from aftersales_es.domain.errors import RuleSetError
 from aftersales_es.domain.money import MINOR_UNITS
 from aftersales_es.domain.ruleproblems import InvalidRuleSetError, problems, show
 from aftersales_es.domain.rulevalues import Amount, Duration
-from aftersales_es.domain.statechart import DEADLINE_ACTIONS, KINDS, STATES, Kind, destination
+from aftersales_es.domain.statechart import DEADLINE_ACTIONS, KINDS, STATES, Kind, rows
 
 __all__ = [
     "SELLER_FAULT",
@@ -40,10 +40,12 @@ __all__ = [
     "Duration",
     "FeeSpec",
     "Kind",
+    "Penalty",
     "Reason",
     "RuleSet",
     "Setting",
     "Settings",
+    "ValidityWindow",
     "parse_ruleset",
 ]
 
@@ -61,6 +63,13 @@ Reason = Literal[
 SELLER_FAULT: frozenset[str] = frozenset(
     {"wrong_item", "missing_item", "quality_issue", "damaged", "not_as_described"}
 )
+#: What a seller may be penalised for (the ledger's reasons; SPEC §3).
+PenaltyReason = Literal[
+    "no_reply_arbitration", "undelivered_loss", "return_processing_fee", "ruled_liable"
+]
+#: How a window counts: real time from receipt, or whole days from the day after
+#: receipt (the Chinese statute's way: 签收次日起算), ending at midnight.
+Counting = Literal["elapsed", "from_next_day"]
 
 #: A count cap: a non-negative whole number, or ``null`` for no cap.
 Cap = Annotated[int, Field(strict=True, ge=0)] | None
@@ -85,7 +94,11 @@ def _valid_kinds(action: str, state: str) -> list[str]:
     """The case kinds for which a deadline ``action`` in ``state`` is a transition."""
     if DEADLINE_ACTIONS.get(action) != state:
         return []
-    return [k for k in KINDS if destination(action, state, k, "system") is not None]
+    return [
+        k
+        for k in KINDS
+        if any("system" in row.actors and row.possible_for(k) for row in rows(action, state))
+    ]
 
 
 class DeadlineRule(_Strict):
@@ -181,6 +194,63 @@ NO_FEE: Setting[FeeSpec | None] = Setting[FeeSpec | None](
 )
 
 
+def _default(value: Any, note: str) -> Any:
+    """The value of a setting a rule set leaves out (rule ``default``)."""
+    return Setting[Any](value=value, rule="default", basis="assumption", note=f"not set: {note}")
+
+
+class ValidityWindow(_Strict):
+    """How long after receipt a case of ``kinds`` may be applied for (KS-10, KM-2).
+
+    It applies to goods in ``categories`` (empty: any) applied for with one of
+    ``reasons`` (empty: any); ``after`` null means never (a non-returnable
+    category, e.g. custom-made or perishable goods for a no-reason return).
+    The first window that fits wins; none fits: ``after_sales_validity``.
+    """
+
+    kinds: list[Kind] = Field(min_length=1)
+    categories: list[str] = []
+    reasons: list[Reason] = []
+    after: Duration | None
+    rule: str = Field(min_length=1)
+    basis: Basis = "documented"
+    note: str = ""
+
+    def fits(self, kind: str, category: str, reason: str) -> bool:
+        """Whether this window covers a ``kind`` case on ``category`` goods for ``reason``."""
+        return (
+            kind in self.kinds
+            and (not self.categories or category in self.categories)
+            and (not self.reasons or reason in self.reasons)
+        )
+
+
+class Penalty(_Strict):
+    """What a seller is charged for one reason: money, points, or both (KM-5).
+
+    Money is the reason's amount (SPEC §3: the amount asked, refunded, the fee
+    or the ruled refund); ``points`` is how many points a points penalty takes.
+    """
+
+    form: Literal["money", "points", "both"]
+    points: Annotated[int, Field(strict=True, ge=0)] = 0
+    rule: str = Field(min_length=1)
+    basis: Basis = "documented"
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _points_when_points(self) -> Penalty:
+        if self.form != "money" and self.points <= 0:
+            raise ValueError(f"a {self.form} penalty takes points above 0")
+        if self.form == "money" and self.points:
+            raise ValueError("a money penalty takes no points (form: both for money and points)")
+        return self
+
+    @property
+    def money(self) -> bool:
+        return self.form in ("money", "both")
+
+
 class Settings(_Strict):
     """The scalar values of a rule set; each key may be overridden by name."""
 
@@ -203,6 +273,17 @@ class Settings(_Strict):
     )
     # A buyer-side return fee; optional for the same reason.
     return_fee: Setting[FeeSpec | None] = NO_FEE
+    # The settings below are optional for the same reason; each default is the
+    # behaviour cases had before the setting existed.
+    cancel_gs_only: Setting[bool] = _default(False, "any order may be cancelled when undelivered")
+    waivable_deductions: Setting[list[PenaltyReason]] = _default([], "no deduction is waivable")
+    warehouse_return_extra_reasons: Setting[list[Reason]] = _default(
+        [], "no reasons beyond warehouse_return_reasons"
+    )
+    rejection_categories: Setting[list[str]] = _default([], "any category")
+    rejection_needs_buyer_contact: Setting[bool] = _default(False, "not required")
+    validity_counting: Setting[Counting] = _default("elapsed", "real time from receipt")
+    ruling_final: Setting[bool] = _default(False, "a ruled order may be applied for again")
 
 
 class RuleSet(_Strict):
@@ -216,6 +297,10 @@ class RuleSet(_Strict):
     kinds: list[Kind] = Field(min_length=1)
     deadlines: list[DeadlineRule]
     settings: Settings
+    #: Validity windows per kind, category and reason (KS-10, KM-2); optional.
+    validity: list[ValidityWindow] = []
+    #: Penalties per reason (KM-5); a reason not listed is charged in money.
+    penalties: dict[PenaltyReason, Penalty] = {}
 
     @field_validator("currency")
     @classmethod
@@ -250,6 +335,15 @@ class RuleSet(_Strict):
             if d.state == state and kind in d.kinds:
                 return d
         return None
+
+    def window_for(self, kind: str, category: str, reason: str) -> ValidityWindow | None:
+        """The validity window of a ``kind`` case on ``category`` goods for ``reason``."""
+        return next((w for w in self.validity if w.fits(kind, category, reason)), None)
+
+    def penalty(self, reason: str) -> Penalty:
+        """How a ``reason`` penalty is charged (money when the rule set says nothing)."""
+        found = self.penalties.get(reason)  # type: ignore[call-overload]
+        return found if found is not None else Penalty(form="money", rule="default")
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> RuleSet:
         """A copy with single settings replaced (``{"express_refund": True}``)."""

@@ -61,7 +61,21 @@ PLAN_GUARDS: dict[str, frozenset[str]] = {
     "plan_goods_return": frozenset({"return_refund", "exchange", "repair"}),
     "plan_offline": frozenset({"offline"}),
 }
-OUTCOME_GUARDS = ("for_buyer", "for_seller")
+OUTCOME_GUARDS = (
+    "for_buyer",
+    "for_seller",
+    "to_refund",
+    "to_return",
+    "to_receipt",
+    "to_replacement",
+)
+#: The kinds an outcome guard admits (absent: every kind).
+OUTCOME_KINDS: dict[str, frozenset[str]] = {
+    "to_refund": frozenset({"refund_only", "return_refund"}),
+    "to_return": KIND_GUARDS["goods_return"],
+    "to_receipt": KIND_GUARDS["replacement"],
+    "to_replacement": KIND_GUARDS["replacement"],
+}
 
 #: Kinds whose goods go back to the seller (the validity window applies, KS-10, KM-2).
 GOODS_KINDS = KIND_GUARDS["goods_return"]
@@ -106,7 +120,7 @@ class Transition:
             return kind in KIND_GUARDS[guard]
         if guard in PLAN_GUARDS:
             return kind in NEGOTIABLE_KINDS and plan in PLAN_GUARDS[guard]
-        return guard == outcome
+        return guard == outcome and kind in OUTCOME_KINDS.get(guard, frozenset(KINDS))
 
     def possible_for(self, kind: str) -> bool:
         """Whether a case of ``kind`` can ever take this row (for some actor, plan, outcome).
@@ -117,7 +131,7 @@ class Transition:
             return kind in KIND_GUARDS[self.guard]
         if self.guard in PLAN_GUARDS:
             return kind in NEGOTIABLE_KINDS
-        return True
+        return kind in OUTCOME_KINDS.get(self.guard or "", frozenset(KINDS))
 
     @property
     def conditions(self) -> list[str]:
@@ -140,16 +154,20 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("decline_proposal", "proposed", "requested", "buyer"),
     _t("reject", "requested", "rejected", "seller", "negotiable"),
     _t("ship_back", "awaiting_return", "returning", "buyer", "goods_return"),
-    _t("confirm_receipt", "returning", "refunded", "seller", "return_refund"),
-    _t("confirm_receipt", "returning", "received", "seller", "replacement"),
+    # KM-3: goods bound for the platform's overseas warehouse are received by it.
+    _t("confirm_receipt", "returning", "refunded", "seller,platform", "return_refund"),
+    _t("confirm_receipt", "returning", "received", "seller,platform", "replacement"),
     _t("ship_replacement", "received", "reshipping", "seller", "replacement"),
     _t("confirm_completion", "reshipping", "completed", "buyer", "replacement"),
-    _t("escalate", "rejected", "disputed", "buyer,seller"),
+    # KS-8: "either party may ask the platform to intervene" while the case is
+    # being handled; a ruling is final, so nobody escalates a finished case.
+    _t("escalate", "requested", "disputed", "buyer,seller", "negotiable"),
     _t("escalate", "proposed", "disputed", "buyer,seller"),
-    _t("escalate", "requested", "disputed", "seller", "negotiable"),
+    _t("escalate", "rejected", "disputed", "buyer,seller"),
+    _t("escalate", "awaiting_return", "disputed", "buyer,seller", "goods_return"),
     _t("escalate", "returning", "disputed", "buyer,seller", "goods_return"),
-    _t("escalate", "received", "disputed", "buyer", "replacement"),
-    _t("escalate", "reshipping", "disputed", "buyer", "replacement"),
+    _t("escalate", "received", "disputed", "buyer,seller", "replacement"),
+    _t("escalate", "reshipping", "disputed", "buyer,seller", "replacement"),
     _t("submit_evidence", "disputed", "disputed", "buyer,seller"),
     _t("rule", "disputed", "refunded", "platform", "for_buyer"),
     _t("rule", "disputed", "closed", "platform", "for_seller"),
@@ -171,6 +189,18 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("auto_receive", "returning", "refunded", "system", "return_refund"),
     _t("auto_receive", "returning", "received", "system", "replacement"),
     _t("auto_complete", "reshipping", "completed", "system", "replacement"),
+    # Every open state ends by itself (the rule set's deadlines): an unanswered
+    # proposal lapses to the seller's review, a received exchange or repair not
+    # reshipped is refunded, a rejection nobody pursues closes, and a dispute
+    # with no ruling in the platform's time is settled by the buyer's plan
+    # from where the goods are (``to_*`` outcome guards).
+    _t("lapse_proposal", "proposed", "requested", "system"),
+    _t("auto_refund", "received", "refunded", "system", "replacement"),
+    _t("close_rejected", "rejected", "closed", "system"),
+    _t("auto_rule", "disputed", "refunded", "system", "to_refund"),
+    _t("auto_rule", "disputed", "awaiting_return", "system", "to_return"),
+    _t("auto_rule", "disputed", "received", "system", "to_receipt"),
+    _t("auto_rule", "disputed", "reshipping", "system", "to_replacement"),
 )
 
 #: Deadline actions a rule set may attach to a state, with the state each fires from.
@@ -180,6 +210,10 @@ DEADLINE_ACTIONS: dict[str, str] = {
     "auto_close": "awaiting_return",
     "auto_receive": "returning",
     "auto_complete": "reshipping",
+    "lapse_proposal": "proposed",
+    "auto_refund": "received",
+    "close_rejected": "rejected",
+    "auto_rule": "disputed",
 }
 
 #: What the system does when a deadline fires, as a refusal tells the user.
@@ -189,6 +223,10 @@ AUTOMATIC: dict[str, str] = {
     "auto_close": "the system closes the case",
     "auto_receive": "the system confirms receipt",
     "auto_complete": "the system confirms completion",
+    "lapse_proposal": "the proposal lapses and the seller reviews again",
+    "auto_refund": "the system refunds the goods' price",
+    "close_rejected": "the system closes the rejected case",
+    "auto_rule": "the system settles the dispute by the buyer's plan",
     "scrap_goods": "the warehouse scraps the goods",
 }
 

@@ -1,10 +1,12 @@
 """The seller deduction ledger: queries and totals over the read model.
 
 The ledger rows live in ``aftersales_deductions``, which the projector
-(:mod:`.projector`) keeps from the ``DeductionRecorded``
-events exactly once, with a tracking position. It can be dropped and rebuilt
-from the events at any time (:func:`rebuild`). Amounts are summed as exact
-decimals, per seller, reason and currency (currencies are never mixed).
+(:mod:`.projector`) keeps from the ``DeductionRecorded``,
+``DeductionWaived`` (a reversing row, ``<reason>_waived``, negative) and
+``PointsDeducted`` (unit ``points``) events exactly once, with a tracking
+position. It can be dropped and rebuilt from the events at any time
+(:func:`rebuild`). Amounts are summed as exact decimals, per seller, reason
+and currency (currencies, and points, are never mixed).
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ from typing import Any, Protocol
 
 from aftersales_es.adapters.sql import SqlStore
 from aftersales_es.domain.errors import InvalidInputError
-from aftersales_es.domain.events import CaseEvent, DeductionRecorded
-from aftersales_es.readmodels.projector import DEDUCTIONS, Projector, utc_key
+from aftersales_es.domain.events import (
+    CaseEvent,
+    DeductionRecorded,
+    DeductionWaived,
+    PointsDeducted,
+)
+from aftersales_es.readmodels.projector import DEDUCTIONS, Projector, ledger_entry, utc_key
 
 COLUMNS = ("seller_id", "case_id", "reason", "amount", "currency", "at", "rule", "version")
 
@@ -104,14 +111,15 @@ def from_events(events: Iterable[CaseEvent], case_id: str = "") -> list[dict[str
     """The ledger rows a case's events imply (what the projection must hold)."""
     rows = []
     for e in events:
-        if isinstance(e, DeductionRecorded):
+        if isinstance(e, (DeductionRecorded, DeductionWaived, PointsDeducted)):
+            reason, amount, unit = ledger_entry(e)
             rows.append(
                 {
                     "seller_id": e.seller_id,
                     "case_id": case_id,
-                    "reason": e.reason,
-                    "amount": e.amount,
-                    "currency": e.currency,
+                    "reason": reason,
+                    "amount": Decimal(amount),
+                    "currency": unit,
                     "at": e.at.isoformat(),
                     "rule": e.rule,
                     "version": e.originator_version,

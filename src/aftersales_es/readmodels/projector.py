@@ -23,6 +23,8 @@ __all__ = ["CASES", "DEADLINES", "DEDUCTIONS", "PROJECTOR", "TRACKING", "Project
 CASES = "aftersales_cases"
 DEADLINES = "aftersales_deadlines"
 DEDUCTIONS = "aftersales_deductions"
+#: The ledger unit of a points penalty (a currency column value, never a currency).
+POINTS = "points"
 #: The case read model's columns after its key, in table order.
 CASE_FIELDS = (
     "case_id",
@@ -65,6 +67,17 @@ def utc_key(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def ledger_entry(e: Any) -> tuple[str, str, str]:
+    """(reason, amount, unit) of a ledger row: a deduction as recorded; a waiver
+    as its reversing entry (``<reason>_waived``, the amount negated, KM-1); a
+    points penalty in the unit ``points`` (KM-5)."""
+    if isinstance(e, ev.DeductionWaived):
+        return f"{e.reason}_waived", str(-e.amount), e.currency
+    if isinstance(e, ev.PointsDeducted):
+        return e.reason, str(e.points), POINTS
+    return e.reason, str(e.amount), e.currency
+
+
 @dataclass
 class _Page:
     """What one page of events changes in the read models, folded per case."""
@@ -99,15 +112,16 @@ class _Page:
             row["amount"] = str(e.amount)
         elif isinstance(e, ev.Refunded):
             row["refunded_total"] = str(e.refunded_total)
-        elif isinstance(e, ev.DeductionRecorded):
+        elif isinstance(e, (ev.DeductionRecorded, ev.DeductionWaived, ev.PointsDeducted)):
+            reason, amount, unit = ledger_entry(e)
             self.deductions.append(
                 (
                     key,
                     e.originator_version,
                     e.seller_id,
-                    e.reason,
-                    str(e.amount),
-                    e.currency,
+                    reason,
+                    amount,
+                    unit,
                     utc_key(e.at),
                     e.at.isoformat(),
                     e.rule,

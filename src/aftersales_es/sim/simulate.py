@@ -25,12 +25,17 @@ from aftersales_es.app.commands import Id, Instant, describe
 from aftersales_es.domain.base import case_uuid
 from aftersales_es.domain.case import Case
 from aftersales_es.domain.errors import AfterSalesError, ScenarioError
-from aftersales_es.domain.events import CaseEvent, DeductionRecorded
+from aftersales_es.domain.events import (
+    CaseEvent,
+    DeductionRecorded,
+    DeductionWaived,
+    PointsDeducted,
+)
 from aftersales_es.domain.ruleload import builtin_names, load_ruleset
 from aftersales_es.domain.rules import RuleSet
 from aftersales_es.engine import AfterSales
-from aftersales_es.readmodels.projector import utc_key
-from aftersales_es.readmodels.views import case_dict, plain
+from aftersales_es.readmodels.projector import ledger_entry, utc_key
+from aftersales_es.readmodels.views import case_dict
 from aftersales_es.sim.clock import DueIndex
 
 
@@ -201,7 +206,7 @@ def _report(app: ScenarioApp, case_ids: list[str], errors: list[dict[str, Any]])
     without projecting the whole log.
     """
     cases: list[dict[str, Any]] = []
-    ledger: list[tuple[str, str, int, DeductionRecorded]] = []
+    ledger: list[tuple[str, str, int, Any]] = []
     with _bulk():
         for case_id in case_ids:
             events = app.saved[case_uuid(case_id)]
@@ -213,22 +218,19 @@ def _report(app: ScenarioApp, case_ids: list[str], errors: list[dict[str, Any]])
             ledger.extend(
                 (utc_key(e.at), case_id, e.originator_version, e)
                 for e in events
-                if isinstance(e, DeductionRecorded)
+                if isinstance(e, (DeductionRecorded, DeductionWaived, PointsDeducted))
             )
     ledger.sort(key=lambda row: row[:3])
-    deductions = [
-        {
-            "seller_id": e.seller_id,
-            "case_id": case_id,
-            "reason": e.reason,
-            "amount": plain(e.amount),
-            "currency": e.currency,
-            "at": e.at.isoformat(),
-            "rule": e.rule,
-        }
-        for _, case_id, _, e in ledger
-    ]
-    return {"cases": cases, "deductions": deductions, "errors": errors}
+    # Money rows (a waiver as its negative reversing row, KM-1) under
+    # "deductions"; points penalties (KM-5) apart, as they are not money.
+    deductions: list[dict[str, Any]] = []
+    points: list[dict[str, Any]] = []
+    for _, case_id, _, e in ledger:
+        reason, amount, unit = ledger_entry(e)
+        row = {"seller_id": e.seller_id, "case_id": case_id, "reason": reason}
+        row |= {"amount": amount, "currency": unit, "at": e.at.isoformat(), "rule": e.rule}
+        (points if isinstance(e, PointsDeducted) else deductions).append(row)
+    return {"cases": cases, "deductions": deductions, "points": points, "errors": errors}
 
 
 def to_json(value: Any) -> str:
