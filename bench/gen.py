@@ -58,11 +58,24 @@ FLOWS: dict[str, list[Step]] = {
     ],
     "reject": [
         ("apply", {"kind": "refund_only", "amount": "120.00", "reason": "changed_mind"}, 1 * D),
-        ("reject", {"reason": "the item was used"}, 1 * D + 4 * H),
+        # KS-3: a category, after talking to the buyer.
+        (
+            "reject",
+            {"reason": "the item was used", "category": "other", "buyer_contacted": True},
+            1 * D + 4 * H,
+        ),
     ],
     "dispute": [
         ("apply", {"kind": "return_refund", "reason": "not_as_described"}, 1 * D),
-        ("reject", {"reason": "the item matches the listing"}, 1 * D + 4 * H),
+        (
+            "reject",
+            {
+                "reason": "the item matches the listing",
+                "category": "no_quality_issue",
+                "buyer_contacted": True,
+            },
+            1 * D + 4 * H,
+        ),
         ("escalate", {"by": "buyer"}, 2 * D),
         ("submit_evidence", {"by": "buyer", "note": "photos of the defect"}, 2 * D + 1 * H),
         ("rule", {"in_favour_of": "buyer"}, 3 * D),
@@ -107,7 +120,7 @@ BULK_FLOWS: dict[str, list[Step]] = {
         ("apply", {"kind": "return_refund", "reason": "wrong_item"}, 1 * D),
         ("approve", {}, 1 * D + 2 * H),
         ("ship_back", {"carrier": "DHL", "tracking_number": "DHL1234"}, 2 * D),
-        ("confirm_receipt", {}, 4 * D),
+        ("confirm_receipt", {"by": "platform"}, 4 * D),  # KM-3: the warehouse receives
     ],
     # Applied and left alone: the seller-review deadline (KS-1, KS-4) is pending.
     "due_refund": [("apply", {"kind": "refund_only", "amount": "120.00"}, 1 * D)],

@@ -126,7 +126,10 @@ def test_cli_audit_json_and_progress_on_stderr(
     assert main(["--store", store, "--json", "audit", "--progress"]) == 0
     captured = capsys.readouterr()
     data = json.loads(captured.out)
-    assert (data["cases"], data["deductions"], data["deducted"]) == (1, 1, {"KES": "4200.00"})
+    # KM-5: the money deduction and its points penalty (a unit of its own).
+    assert (data["cases"], data["deductions"], data["deducted"]) == (
+        1, 2, {"KES": "4200.00", "points": "2"},
+    )  # fmt: skip
     assert "audit:" in captured.err and "audit:" not in captured.out
 
 

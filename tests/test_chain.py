@@ -36,7 +36,7 @@ def db(tmp_path: Path) -> Iterator[str]:
     app = AfterSales(path)
     run_path(app, "ks_dispute_for_buyer", case="C1", order_id="O1")  # 8 events
     run_path(app, "ks_return", case="C2", order_id="O2")  # 5 events
-    run_path(app, "km_silent_refund", case="C3", order_id="O3")  # 6 events
+    run_path(app, "km_silent_refund", case="C3", order_id="O3")  # 7 events (KM-5 points)
     app.close()
     yield path
 

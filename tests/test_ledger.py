@@ -98,11 +98,14 @@ def test_ledger_equals_the_deductions_the_events_imply(gen_app: AfterSales) -> N
         "return_processing_fee",  # KM-3
         "ruled_liable",  # KS-8, KM-8
     }
-    assert {r["currency"] for r in expected} == {"CNY", "KES"}
+    # KM-5's points penalties are their own unit beside the currencies.
+    assert {r["currency"] for r in expected} == {"CNY", "KES", "points"}
 
 
 def test_silent_kilimall_sellers_are_charged_the_asked_amount_km5(gen_app: AfterSales) -> None:
-    rows = ledger.deductions(gen_app, reason="no_reply_arbitration")
+    found = ledger.deductions(gen_app, reason="no_reply_arbitration")
+    rows = [r for r in found if r["currency"] != "points"]
+    points = [r for r in found if r["currency"] == "points"]
     per_path = len(gen_app.cases()) // len(PATHS)
     silent = [n for n in sorted(PATHS) if "silent" in n and n.startswith("km")]
     assert len(rows) == per_path * len(silent)
@@ -110,6 +113,8 @@ def test_silent_kilimall_sellers_are_charged_the_asked_amount_km5(gen_app: After
     assert sum(r["amount"] for r in rows) == per_path * (
         Decimal("4200.00") + Decimal("3000.00") + Decimal("4200.00")
     )
+    # Every silent Kilimall seller also loses its points (form both).
+    assert len(points) == len(rows) and {r["amount"] for r in points} == {Decimal(2)}
 
 
 def test_totals_per_seller_reason_and_currency_add_up(gen_app: AfterSales) -> None:

@@ -345,3 +345,33 @@ def test_kilimall_rejection_is_a_malicious_return_km6(desk: Desk) -> None:
     apply(desk, "return_refund", case="C2", at=t(days=6, hours=2))
     with refused(desk, NotAllowedError, "KM-6", "malicious_return"):
         desk.execute("reject", case="C2", at=t(days=6, hours=3), reason="x", category="other")
+
+
+# ------------------------------------------------------------- simulate
+def test_simulate_runs_a_waiver_and_reports_points_km1_km5() -> None:
+    from aftersales_es.sim.simulate import parse_scenario, run
+
+    gs = {"seller": "S1", "buyer": "B1", "amount": "4200.00", "currency": "KES",
+          "paid_at": t().isoformat(), "shipped_at": t(days=1).isoformat(), "gs": True}  # fmt: skip
+    scenario = parse_scenario({
+        "platform": "kilimall",
+        "orders": [{"id": "O1", **gs, "delivered_at": None},
+                   {"id": "O2", **gs, "delivered_at": t(days=5).isoformat()}],
+        "steps": [
+            {"at": t(days=6).isoformat(), "command": "apply", "order": "O2", "case": "X1",
+             "args": {"kind": "exchange", "reason": "quality_issue"}},
+            {"at": t(days=30).isoformat(), "command": "apply", "order": "O1", "case": "U1",
+             "args": {"kind": "cancel_undelivered", "reason": "not_received"}},
+            {"at": t(days=31).isoformat(), "command": "waive_deduction", "case": "U1",
+             "args": {"deduction": "undelivered_loss", "note": "customs held it"}},
+        ],
+        "until": t(days=60).isoformat(),
+    })  # fmt: skip
+    out = run(scenario)
+    assert out["errors"] == []
+    money = [(d["case_id"], d["reason"], d["amount"]) for d in out["deductions"]]
+    assert ("U1", "undelivered_loss", "4200.00") in money
+    assert ("U1", "undelivered_loss_waived", "-4200.00") in money
+    assert [(p["case_id"], p["reason"], p["amount"]) for p in out["points"]] == [
+        ("X1", "no_reply_arbitration", "2")
+    ]

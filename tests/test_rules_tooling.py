@@ -247,7 +247,8 @@ def test_show_gives_every_value_with_rule_and_basis(capsys: pytest.CaptureFixtur
         "KS-1",
     )
     assert view["digest"] == load_ruleset("kuaishou").digest
-    assert sum(view["basis_counts"].values()) == len(view["settings"]) + len(view["deadlines"])
+    rows = [view[k] for k in ("settings", "deadlines", "validity", "penalties")]
+    assert sum(view["basis_counts"].values()) == sum(map(len, rows))
 
 
 def test_show_human_table_and_path_and_unknown_name(

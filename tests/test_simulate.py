@@ -91,8 +91,11 @@ def reference(app: AfterSales, scenario: Scenario) -> dict[str, Any]:
     if scenario.until is not None:
         app.fire_due(scenario.until)
     cases = [case_dict(app.get_case(c), app.case_events(c)) for c in case_ids]
-    deductions = [{**d, "amount": plain(d["amount"])} for d in app.deductions()]
-    return {"cases": cases, "deductions": deductions, "errors": errors}
+    rows = [{**d, "amount": plain(d["amount"])} for d in app.deductions()]
+    # The ledger's points rows (KM-5) are reported apart from money.
+    deductions = [d for d in rows if d["currency"] != "points"]
+    points = [d for d in rows if d["currency"] == "points"]
+    return {"cases": cases, "deductions": deductions, "points": points, "errors": errors}
 
 
 @pytest.mark.parametrize(("platform", "seed"), [("kuaishou", 3), ("kilimall", 5)])
@@ -140,7 +143,8 @@ def test_deadline_a_firing_leads_to_fires_before_a_later_one_already_due() -> No
          "args": args},
         {"at": "2026-08-11T10:00:00+03:00", "command": "approve", "case": "W"},
         {"at": "2026-08-11T11:00:00+03:00", "command": "ship_back", "case": "W", "args": waybill},
-        {"at": "2026-08-12T09:00:00+03:00", "command": "confirm_receipt", "case": "W"},
+        {"at": "2026-08-12T09:00:00+03:00", "command": "confirm_receipt", "case": "W",
+         "args": {"by": "platform"}},  # KM-3: the warehouse receives it
     ]  # fmt: skip
     # when: the clock jumps past all three at once
     scenario = parse_scenario(

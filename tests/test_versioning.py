@@ -138,7 +138,11 @@ def test_v1_rejection_in_a_stored_history_is_upcast_on_load_ks3(app: AfterSales)
     assert (case.state, case.rejection_reason, case.version) == ("refunded", rejected.reason, 6)
     assert str(case.refunded_total) == "80.00" and str(case.deducted_total) == "80.00"
     row = history(app, "C1")["timeline"][1]
-    assert row["detail"] == {"category": "unspecified", "reason": "tracking shows delivered"}
+    assert row["detail"] == {
+        "buyer_contacted": False,  # KS-3: v1 and v2 rejections never said so
+        "category": "unspecified",
+        "reason": "tracking shows delivered",
+    }
 
 
 def test_v1_rejection_replays_with_no_database() -> None:
@@ -151,7 +155,7 @@ def test_v1_rejection_replays_with_no_database() -> None:
     assert events[1].category == "unspecified"  # type: ignore[attr-defined]
 
 
-def test_new_rejection_is_stored_as_version_2_and_survives_export(app: AfterSales) -> None:
+def test_new_rejection_is_stored_as_version_3_and_survives_export_ks3(app: AfterSales) -> None:
     order(app)
     app.execute("apply", case="C1", order="O1", at=t(days=3), kind="refund_only", amount="9.00")
     app.execute(
@@ -164,7 +168,9 @@ def test_new_rejection_is_stored_as_version_2_and_survives_export(app: AfterSale
     )
     stored = app.recorder.select_events(case_uuid("C1"))[1]
     state = json.loads(stored.state)
-    assert (state["class_version"], state["category"]) == (2, "unspecified")
+    assert (state["class_version"], state["category"], state["buyer_contacted"]) == (
+        3, "other", True,
+    )  # fmt: skip
     (rebuilt,) = replay(export_lines(app, ["C1"]))
     assert rebuilt.events[1] == app.case_events("C1")[1]
 
