@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.audit.check import audit
 from aftersales_es.domain.errors import (
     NotAllowedError,
@@ -22,6 +21,7 @@ from aftersales_es.domain.errors import (
 )
 from aftersales_es.domain.ruleload import load_ruleset
 from aftersales_es.domain.statechart import ACTORS, STATES, destination
+from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.ledger import from_events
 
 from .desk import Desk
