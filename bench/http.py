@@ -59,7 +59,14 @@ def _disputes(app: AfterSales) -> None:
     for k in range(SHARED):
         case, at = f"D{k}", T0 + timedelta(days=3)
         app.execute("apply", case=case, order=f"O{k}", kind="refund_only", at=at)
-        app.execute("reject", case=case, reason="no", at=at + timedelta(hours=1))
+        app.execute(
+            "reject",
+            case=case,
+            reason="no",
+            category="other",
+            buyer_contacted=True,
+            at=at + timedelta(hours=1),
+        )  # KS-3
         app.execute("escalate", case=case, by="buyer", at=at + timedelta(hours=2))
 
 

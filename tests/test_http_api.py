@@ -34,9 +34,11 @@ def test_same_idempotency_key_and_body_first_outcome_again(world: World) -> None
 
 def test_same_idempotency_key_other_body_unprocessable(world: World) -> None:
     h = {**world.as_("seller"), "Idempotency-Key": "k-2"}
-    assert world.client.post("/cases/C1/reject", json={"reason": "a"}, headers=h).status_code == 200
+    ks3 = {"category": "other", "buyer_contacted": True}  # KS-3
+    first = world.client.post("/cases/C1/reject", json={"reason": "a", **ks3}, headers=h)
+    assert first.status_code == 200
     before = world.events()
-    r = world.client.post("/cases/C1/reject", json={"reason": "b"}, headers=h)
+    r = world.client.post("/cases/C1/reject", json={"reason": "b", **ks3}, headers=h)
     assert r.status_code == 422 and r.json()["type"].endswith("idempotency-key-reused")
     assert world.events() == before
 
@@ -169,7 +171,8 @@ def test_next_commands_per_role_and_deadline(world: World) -> None:
     assert all(c["actor"] == "seller" for c in seller["allowed"])
     assert seller["deadline"]["action"] == "auto_approve"
     buyer = world.client.get("/cases/C1/next", headers=world.as_("buyer")).json()
-    assert [c["command"] for c in buyer["allowed"]] == ["withdraw"]
+    # KS-8: either party may ask the platform to intervene.
+    assert [c["command"] for c in buyer["allowed"]] == ["escalate", "withdraw"]
     assert world.client.get("/cases/C1/next", headers=world.as_("auditor")).json()["allowed"] == []
 
 

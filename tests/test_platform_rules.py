@@ -375,3 +375,20 @@ def test_simulate_runs_a_waiver_and_reports_points_km1_km5() -> None:
     assert [(p["case_id"], p["reason"], p["amount"]) for p in out["points"]] == [
         ("X1", "no_reply_arbitration", "2")
     ]
+
+
+# ------------------------------------------------------------ versioning
+def test_events_stored_before_these_rules_upcast_to_their_defaults_ks3_ks8_ks10() -> None:
+    from aftersales_es.domain.events import Escalated, Rejected
+    from aftersales_es.domain.order import Registered
+
+    rejected: dict[str, object] = {"reason": "r", "category": "other"}
+    Rejected.upcast_v2_v3(rejected)
+    escalated: dict[str, object] = {"by": "buyer"}
+    Escalated.upcast_v1_v2(escalated)
+    registered: dict[str, object] = {"gs": False}
+    Registered.upcast_v1_v2(registered)
+    assert rejected["buyer_contacted"] is False  # KS-3: never said
+    assert escalated["source"] == ""  # KS-8: where from, unknown
+    assert registered["category"] == ""  # KS-10: no category given
+    assert (Rejected.class_version, Escalated.class_version, Registered.class_version) == (3, 2, 2)
