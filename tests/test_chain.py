@@ -179,7 +179,10 @@ def test_snapshots_carry_the_head_so_later_events_chain_on(store: str) -> None:
     app = AfterSales(store)
     order(app)
     app.execute("apply", case="C1", order="O1", at=t(days=3), kind="refund_only", amount="80.00")
-    app.execute("reject", case="C1", at=t(days=3, hours=1), reason="used")
+    app.execute(
+        "reject", case="C1", at=t(days=3, hours=1), reason="used", category="other",
+        buyer_contacted=True,
+    )  # fmt: skip
     app.execute("escalate", case="C1", at=t(days=3, hours=2))
     for i in range(60):
         app.execute("submit_evidence", case="C1", at=t(days=3, hours=3, minutes=i),

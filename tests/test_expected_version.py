@@ -19,7 +19,10 @@ from .helpers import order, t
 SENDERS = 3
 RACERS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("approve", {}),
-    ("reject", {"reason": "the buyer agreed by phone"}),
+    (
+        "reject",
+        {"reason": "the buyer agreed by phone", "category": "other", "buyer_contacted": True},
+    ),  # fmt: skip
     ("propose", {"kind": "refund_only", "amount": "20.00"}),
 )
 
