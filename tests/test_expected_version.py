@@ -22,7 +22,7 @@ RACERS: tuple[tuple[str, dict[str, Any]], ...] = (
     (
         "reject",
         {"reason": "the buyer agreed by phone", "category": "other", "buyer_contacted": True},
-    ),  # fmt: skip
+    ),
     ("propose", {"kind": "refund_only", "amount": "20.00"}),
 )
 
