@@ -104,8 +104,9 @@ def test_not_an_export_is_refused() -> None:
 
 
 def test_export_of_an_unknown_case_writes_nothing(
-    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    app: AfterSales, store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # given: a store that exists (the app created it) without case NOPE
     out = tmp_path / "x.jsonl"
     assert main(["--store", store, "export", "NOPE", "-o", str(out)]) == 2
     assert "not found" in capsys.readouterr().err and not out.exists()

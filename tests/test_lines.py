@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from aftersales_es.app.commands import parse_command
-from aftersales_es.cli.main import main, render_table, text_width
+from aftersales_es.cli.main import main
+from aftersales_es.cli.render import render_table, text_width
 from aftersales_es.domain import events as ev
 from aftersales_es.domain.errors import (
     AfterSalesError,
@@ -290,4 +291,4 @@ def test_table_with_chinese_titles_aligns_by_display_width() -> None:
     lines = table.splitlines()
     starts = {text_width(ln[: ln.rindex(" ") + 1]) for ln in (lines[0], lines[2], lines[3])}
     assert len(starts) == 1, table
-    assert lines[2].startswith("L1    纯棉T恤  ")
+    assert lines[2].startswith("L1     纯棉T恤   ")

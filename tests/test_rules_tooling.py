@@ -210,7 +210,9 @@ def test_list_shows_the_shipped_rule_sets(capsys: pytest.CaptureFixture[str]) ->
     code, lines = run(capsys, "rules", "list")
     assert code == 0
     assert lines[0].split() == ["name", "version", "title", "currency", "kinds"]
-    assert [line.split()[0] for line in lines[2:]] == ["generic", "kilimall", "kuaishou"]
+    # a cell too long for the width wraps onto lines that start blank
+    names = [line.split()[0] for line in lines[2:] if not line.startswith(" ")]
+    assert names == ["generic", "kilimall", "kuaishou"]
     code, lines = run(capsys, "rules", "list", "--json")
     rows = {r["name"]: r for r in json.loads(lines[0])}
     assert rows["kuaishou"]["currency"] == "CNY" and rows["kilimall"]["currency"] == "KES"

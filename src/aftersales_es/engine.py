@@ -54,9 +54,12 @@ class AfterSales(CaseService):
         """Deadlines due at ``now`` (case id, name, due), earliest first."""
         return self.read_models.due(now, limit)
 
-    def cases(self, state: str | None = None, platform: str | None = None) -> list[dict[str, Any]]:
-        """Cases from the read model, optionally by state and platform."""
-        return self.read_models.cases(state, platform)
+    def cases(
+        self, state: str | None = None, platform: str | None = None, **page: Any
+    ) -> list[dict[str, Any]]:
+        """Cases from the read model, optionally by state and platform (``order``,
+        ``after`` and ``limit`` as :meth:`ReadModels.cases` takes them)."""
+        return self.read_models.cases(state, platform, **page)
 
     def deductions(self, seller: str | None = None) -> list[dict[str, Any]]:
         """The seller deduction ledger (read model), in time order."""

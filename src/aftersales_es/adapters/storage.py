@@ -10,14 +10,10 @@ SQLite, a write transaction that validates the command's read set.
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
@@ -31,49 +27,13 @@ from eventsourcing.persistence import (
 )
 
 from aftersales_es.adapters.chainstore import ChainedEventStore, ChainHeads, fold_stored
+from aftersales_es.adapters.location import DEFAULT_STORE, store_env
 from aftersales_es.adapters.recorders import GENESIS, POSTGRES_TOPIC, SQLITE_TOPIC
 from aftersales_es.adapters.sql import SqlStore, create_schema, retrying
 from aftersales_es.domain.base import TimedAggregate
 from aftersales_es.domain.errors import StoreKeyError
 
-DEFAULT_STORE = "aftersales.db"
-
-
-def store_env(store: str | os.PathLike[str] | None) -> dict[str, str]:
-    """eventsourcing settings for a store location.
-
-    ``None`` -> ``$AFTERSALES_STORE`` or ``./aftersales.db``; ``memory`` -> a
-    private in-memory SQLite; ``postgresql://user:pw@host:port/db?schema=s``
-    -> PostgreSQL; anything else is a SQLite file path.
-    """
-    location = (
-        str(store) if store is not None else os.environ.get("AFTERSALES_STORE", DEFAULT_STORE)
-    )
-    if location in ("memory", ":memory:"):
-        name = f"file:aftersales-{uuid.uuid4().hex}?mode=memory&cache=shared"
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": name}
-    if location.startswith(("postgresql://", "postgres://")):
-        url = urlparse(location)
-        query = parse_qs(url.query)
-        env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
-            "POSTGRES_HOST": url.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": unquote(url.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(url.password or ""),
-            "POSTGRES_LOCK_TIMEOUT": "10",
-            "POSTGRES_POOL_SIZE": "2",
-            "POSTGRES_MAX_OVERFLOW": "8",
-        }
-        if "schema" in query:
-            env["POSTGRES_SCHEMA"] = query["schema"][0]
-        return env
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(Path(location)),
-        "SQLITE_LOCK_TIMEOUT": "30",
-    }
+__all__ = ["DEFAULT_STORE", "Stored", "replay", "store_env"]
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:

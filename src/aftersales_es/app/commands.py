@@ -20,7 +20,9 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from aftersales_es.domain.errors import InvalidInputError
 from aftersales_es.domain.money import check_amount_text
@@ -80,12 +82,16 @@ Party = Literal["buyer", "seller"]
 
 
 class Command(BaseModel):
-    """Base: every command names its case and the business instant it happened."""
+    """Base: every command names its case and the business instant it happened.
+
+    ``at`` None: "now", read by the service when it decides the command, after
+    loading the case, so it can never precede the case's last event.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = ""
     case: Id
-    at: Instant
+    at: Instant | None = None
     idempotency_key: Key | None = None
 
     def args(self) -> dict[str, Any]:
@@ -262,13 +268,29 @@ class RegisterOrder(BaseModel):
     #: The goods' product category (validity windows per category, KS-10).
     category: ShortText = ""
 
+    @model_validator(mode="after")
+    def _facts_in_order(self) -> RegisterOrder:
+        # The same order ``order shipped`` / ``order delivered`` keep later.
+        if self.shipped_at is not None and self.shipped_at < self.paid_at:
+            raise PydanticCustomError("order", "shipped_at: before the order was paid (paid_at)")
+        if self.delivered_at is not None and self.delivered_at < self.paid_at:
+            raise PydanticCustomError("order", "delivered_at: before the order was paid (paid_at)")
+        if (
+            self.delivered_at is not None
+            and self.shipped_at is not None
+            and self.delivered_at < self.shipped_at
+        ):
+            raise PydanticCustomError("order", "delivered_at: before the order was shipped")
+        return self
+
 
 def describe(exc: ValidationError, what: str) -> str:
     """One readable line naming each bad field."""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top)"
-        parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return f"{what}: " + "; ".join(parts)
 
 

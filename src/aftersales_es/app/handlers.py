@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from aftersales_es.app import commands as cmds
@@ -54,6 +55,10 @@ class Workspace(Protocol):
         """Refuse a case id that is already taken (raise :class:`AlreadyExistsError`)."""
         ...
 
+    def clock(self) -> datetime:
+        """ "Now", for a command sent without ``at``."""
+        ...
+
 
 @dataclass
 class Decision:
@@ -61,6 +66,7 @@ class Decision:
 
     case: Case
     order: Order
+    at: datetime
     extra: list[TimedAggregate] = field(default_factory=list)
 
 
@@ -92,6 +98,7 @@ def apply(cmd: cmds.Apply, ws: Workspace, fresh: bool, expected: int | None = No
     if expected not in (None, 0):
         raise VersionMismatchError(cmd.case, "none", cmd.name, 0, expected)
     order, cached = ws.load_order(cmd.order, fresh)
+    at = cmd.at or ws.clock()  # read once the order is loaded
     rules = ws.rules.for_platform(order.platform)
     amount = None if cmd.amount is None else parse_amount(cmd.amount, order.currency)
     ws.check_new_case(cmd.case)
@@ -99,14 +106,14 @@ def apply(cmd: cmds.Apply, ws: Workspace, fresh: bool, expected: int | None = No
         case = Case.open(
             cmd.case,
             Context(order, rules),
-            at=cmd.at,
+            at=at,
             kind=cmd.kind,
             amount=amount,
             reason=cmd.reason,
             # The order lines the application names (None: the whole order).
             lines=None if cmd.lines is None else [p.model_dump() for p in cmd.lines],
         )
-    return Decision(case, order, [*ws.rules.records(rules, cmd.at)])
+    return Decision(case, order, at, [*ws.rules.records(rules, at)])
 
 
 def on_case(step: Callable[..., None]) -> Handler:
@@ -119,13 +126,14 @@ def on_case(step: Callable[..., None]) -> Handler:
         case, order, cached = ws.load_case(cmd.case, fresh)
         with refusal(ws, cached):
             expect_version(case, cmd, expected)
+        at = cmd.at or ws.clock()  # read once the case is loaded: never before its last event
         args = cmd.args()
         for key in ("amount", "refund_amount"):
             if args.get(key) is not None:
                 args[key] = parse_amount(args[key], order.currency, field=key)
         with refusal(ws, cached):
-            step(case, Context(order, ws.rules.of(case)), at=cmd.at, **args)
-        return Decision(case, order)
+            step(case, Context(order, ws.rules.of(case)), at=at, **args)
+        return Decision(case, order, at)
 
     handle.__name__ = handle.__qualname__ = step.__name__
     return handle

@@ -69,12 +69,13 @@ class CommandRecord(TimedAggregate):
         self.case_version = case_version
 
     @classmethod
-    def record(cls, cmd: Command, case_version: int) -> CommandRecord:
+    def record(cls, cmd: Command, case_version: int, at: datetime) -> CommandRecord:
+        """``at``: the instant the command was decided (its own, or the service's now)."""
         assert cmd.idempotency_key is not None
         record: CommandRecord = cls._create(
             KeyRecorded,
             id=key_uuid(cmd.idempotency_key),
-            at=cmd.at,
+            at=at,
             key=cmd.idempotency_key,
             fingerprint=fingerprint(cmd),
             case_id=cmd.case,
@@ -85,10 +86,10 @@ class CommandRecord(TimedAggregate):
     def expired(self, at: datetime, retention: timedelta) -> bool:
         return at - self.at > retention
 
-    def renew(self, cmd: Command, case_version: int) -> None:
+    def renew(self, cmd: Command, case_version: int, at: datetime) -> None:
         self._record(
             KeyRenewed,
-            at=cmd.at,
+            at=at,
             fingerprint=fingerprint(cmd),
             case_id=cmd.case,
             case_version=case_version,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -183,7 +183,7 @@ class CaseService(Stored):
 
     def _execute(self, cmd: cmds.Command, fresh: bool, expected: int | None = None) -> Case:
         record = self._key_record(cmd)
-        if record is not None and not record.expired(cmd.at, self.key_retention):
+        if record is not None and not record.expired(cmd.at or self.clock(), self.key_retention):
             record.check(cmd)
             return self.get_case(record.case_id, version=record.case_version)
         handler = COMMAND_HANDLERS.get(type(cmd))
@@ -193,9 +193,9 @@ class CaseService(Stored):
         case, order, extra = decision.case, decision.order, decision.extra
         if cmd.idempotency_key is not None:
             if record is None:
-                extra.append(CommandRecord.record(cmd, case.version))
+                extra.append(CommandRecord.record(cmd, case.version, decision.at))
             else:
-                record.renew(cmd, case.version)
+                record.renew(cmd, case.version, decision.at)
                 extra.append(record)
         try:
             self._save(case, order, *extra, reads=(case, order))
@@ -207,6 +207,12 @@ class CaseService(Stored):
         self.rules.saved(case)
         self._keep(case, order)
         return case
+
+    @staticmethod
+    def clock() -> datetime:
+        """The instant of a command sent without ``at``, read as it is decided
+        (after its case is loaded, so never before the case's last event)."""
+        return datetime.now(UTC)
 
     def _key_record(self, cmd: cmds.Command) -> CommandRecord | None:
         if cmd.idempotency_key is None:

@@ -11,16 +11,18 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from aftersales_es.cli.main import emit, open_app, render_table
-from aftersales_es.domain.errors import InvalidInputError
+from aftersales_es.cli.common import add_command, emit, open_app, positive, writable_file
+from aftersales_es.cli.render import progress, render_table
 
 if TYPE_CHECKING:
     from aftersales_es.audit.check import Report
 
 
 def _when(text: str | None, flag: str) -> datetime | None:
+    from aftersales_es.domain.errors import InvalidInputError
+
     if text is None:
         return None
     try:
@@ -33,6 +35,8 @@ def _when(text: str | None, flag: str) -> datetime | None:
 
 
 def _read(path: str) -> str:
+    from aftersales_es.domain.errors import InvalidInputError
+
     try:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -77,26 +81,6 @@ def _ledger_text(data: dict[str, Any]) -> str:
     return "\n\n".join(f"{title}:\n{render_table(rows, cols)}" for title, rows, cols in sections)
 
 
-class _Progress:
-    """Progress on stderr: a rewritten line on a terminal, a line per tenth otherwise."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.tty = out.isatty()
-        self.shown = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        tenth = done * 10 // max(total, 1)
-        if self.tty:
-            self.out.write(f"\raudit: {done}/{total} case events ({done * 100 // max(total, 1)}%)")
-            if done >= total:
-                self.out.write("\n")
-        elif tenth != self.shown:
-            self.out.write(f"audit: {done}/{total} case events\n")
-        self.shown = tenth
-        self.out.flush()
-
-
 def _money(totals: dict[str, str]) -> str:
     return "  ".join(f"{c} {v}" for c, v in totals.items()) or "none"
 
@@ -132,8 +116,8 @@ def _audit(args: argparse.Namespace) -> int:
     from aftersales_es.audit.check import audit
 
     app = open_app(args)
-    show = args.progress if args.progress is not None else sys.stderr.isatty()
-    report = audit(app, progress=_Progress(sys.stderr) if show else None)
+    with progress("audit", show=args.progress) as bar:
+        report = audit(app, progress=bar)
     if args.json:
         print(json.dumps(report.as_dict(), sort_keys=True, ensure_ascii=False))
     else:
@@ -145,10 +129,16 @@ def _export(args: argparse.Namespace) -> int:
     from aftersales_es.audit.export import export_lines
 
     app = open_app(args)
-    lines = list(export_lines(app, args.cases))  # every case is found before writing
+    with progress("export") as bar:
+        lines, done = [], 0
+        for line in export_lines(app, args.cases):  # every case is found before writing
+            lines.append(line)
+            if bar is not None and line.startswith('{"type":"order"'):  # one per case
+                done += 1
+                bar(done, len(args.cases))
     text = "".join(line + "\n" for line in lines)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0
@@ -198,39 +188,95 @@ def _verify(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the audit subcommands to the ``aftersales`` parser."""
-    p = sub.add_parser("history", help="a case's timeline; --as-of/--version: as it stood then")
-    p.add_argument("case")
-    p.add_argument("--as-of", dest="as_of", help="ISO time with offset")
-    p.add_argument("--version", type=int)
-    p.set_defaults(func=_history)
+    p = add_command(
+        sub,
+        "history",
+        "a case's timeline; --as-of/--version: as it stood then",
+        _history,
+        writes=False,
+        examples=(
+            "history C1",
+            "history C1 --version 2",
+            "history C1 --as-of 2026-05-15T00:00:00+08:00",
+        ),
+    )
+    p.add_argument("case", help="case id")
+    p.add_argument("--as-of", dest="as_of", metavar="TIME", help="as it stood then (ISO 8601)")
+    p.add_argument(
+        "--version",
+        type=positive(int, 1, strict=False),
+        help="as it stood at this event version (1 = applied)",
+    )
 
-    p = sub.add_parser("deductions", help="the seller deduction ledger with totals")
-    p.add_argument("--seller")
-    p.add_argument("--from", dest="start", help="from this time (inclusive)")
-    p.add_argument("--to", dest="end", help="up to this time (exclusive)")
-    p.add_argument("--reason")
+    p = add_command(
+        sub,
+        "deductions",
+        "the seller deduction ledger with totals",
+        _deductions,
+        writes=False,
+        examples=(
+            "deductions --seller S1 --from "
+            "2026-05-01T00:00:00+03:00 --to 2026-06-01T00:00:00+03:00",
+        ),
+    )
+    p.add_argument("--seller", help="only this seller")
+    p.add_argument("--from", dest="start", metavar="TIME", help="from this time (inclusive)")
+    p.add_argument("--to", dest="end", metavar="TIME", help="up to this time (exclusive)")
+    p.add_argument("--reason", help="only this reason (ruled_liable, no_reply_arbitration, ...)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the read models first")
-    p.set_defaults(func=_deductions)
 
-    p = sub.add_parser("audit", help="re-derive cases and ledger from events; compare")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
-    p.set_defaults(func=_audit)
+    p = add_command(
+        sub,
+        "audit",
+        "re-derive cases and ledger from events; exit 1 if they differ",
+        _audit,
+        writes=False,
+        examples=("audit", "--json audit"),
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress on stderr (default: only on a terminal)",
+    )
 
-    p = sub.add_parser("export", help="write cases as self-contained JSON lines")
+    p = add_command(
+        sub,
+        "export",
+        "write cases as self-contained JSON lines",
+        _export,
+        writes=False,
+        examples=("export C1 C2 -o cases.jsonl",),
+    )
     p.add_argument("cases", nargs="+", metavar="CASE")
-    p.add_argument("-o", "--output", help="file to write (default: stdout)")
-    p.set_defaults(func=_export)
+    p.add_argument(
+        "-o", "--output", type=writable_file, metavar="FILE", help="file to write (default: stdout)"
+    )
 
-    p = sub.add_parser("replay", help="rebuild cases from an export file, no database")
-    p.add_argument("file")
-    p.set_defaults(func=_replay)
+    p = add_command(
+        sub,
+        "replay",
+        "rebuild cases from an export file, no database",
+        _replay,
+        writes=False,
+        examples=("replay cases.jsonl",),
+    )
+    p.add_argument("file", help="a file written by export")
 
-    p = sub.add_parser("verify", help="check the events' hash chains (tamper evidence)")
-    p.add_argument("cases", nargs="*", metavar="CASE")
+    p = add_command(
+        sub,
+        "verify",
+        "check the events' hash chains (tamper evidence)",
+        _verify,
+        writes=False,
+        examples=("verify --anchor > heads.json", "verify --against heads.json"),
+    )
+    p.add_argument("cases", nargs="*", metavar="CASE", help="only these cases (default: all)")
     p.add_argument("--anchor", action="store_true", help="print the store-wide head as JSON")
     p.add_argument("--heads", action="store_true", help="with --anchor: list every chain head")
-    p.add_argument("--against", help="an anchor file: detect a rewritten or cut history")
+    p.add_argument(
+        "--against", metavar="FILE", help="an anchor file: detect a rewritten or cut history"
+    )
     p.add_argument(
         "--migrate", action="store_true", help="first chain events stored before the chain"
     )
-    p.set_defaults(func=_verify)

@@ -16,12 +16,13 @@ from datetime import datetime
 from types import FrameType
 from typing import Any
 
-from aftersales_es.adapters.sql import retry_busy
-from aftersales_es.cli.main import emit, open_app, render_table
-from aftersales_es.domain.errors import InvalidInputError
+from aftersales_es.cli.common import add_command, emit, open_app, positive
+from aftersales_es.cli.render import progress, render_table
 
 
 def _instant(text: str | None, flag: str) -> datetime | None:
+    from aftersales_es.domain.errors import InvalidInputError
+
     if text is None:
         return None
     try:
@@ -34,6 +35,8 @@ def _instant(text: str | None, flag: str) -> datetime | None:
 
 
 def _open(args: argparse.Namespace) -> Any:
+    from aftersales_es.adapters.sql import retry_busy
+
     # Several workers may start at once on a fresh database: table creation
     # can then hit a transient lock; opening again is safe.
     return retry_busy(lambda: open_app(args))
@@ -79,11 +82,13 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _deadlines(args: argparse.Namespace) -> int:
+    from aftersales_es.adapters.sql import retry_busy
     from aftersales_es.readmodels.queries import DEADLINE_COLUMNS
 
     app = _open(args)
     if args.action == "rebuild":
-        count = retry_busy(app.projector.rebuild)
+        with progress("rebuild"):  # one call: the bar shows that it is running
+            count = retry_busy(app.projector.rebuild)
         emit(args, {"rebuilt_from_events": count, "position": app.projector.position()}, None)
         return 0
     before = _instant(args.due_before, "--due-before")
@@ -121,25 +126,92 @@ def _events(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the operations commands to the ``aftersales`` parser."""
-    p = sub.add_parser("worker", help="fire due deadlines until SIGTERM (or --once)")
+    seconds = positive(float, 0)
+    p = add_command(
+        sub,
+        "worker",
+        "fire due deadlines until SIGTERM (or --once)",
+        _worker,
+        writes=True,
+        examples=("worker --poll 5", "worker --once"),
+    )
     p.add_argument("--once", action="store_true", help="fire what is due, then exit (cron)")
-    p.add_argument("--poll", type=float, default=5.0, help="seconds between sweeps (5)")
-    p.add_argument("--now", help="virtual clock start, ISO 8601 with offset (default: wall)")
-    p.add_argument("--batch", type=int, default=25, help="deadlines claimed at a time (25)")
-    p.set_defaults(func=_worker)
+    p.add_argument(
+        "--poll",
+        type=seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between sweeps, > 0 (default 5)",
+    )
+    p.add_argument(
+        "--now",
+        metavar="TIME",
+        help="virtual clock start, ISO 8601 with offset (default: wall clock)",
+    )
+    p.add_argument(
+        "--batch",
+        type=positive(int, 1, strict=False),
+        default=25,
+        metavar="N",
+        help="deadlines claimed at a time, >= 1 (default 25)",
+    )
 
-    p = sub.add_parser("status", help="deadline backlog: due now, pending, oldest overdue")
-    p.add_argument("--now", help="as of this instant (default: wall clock)")
-    p.set_defaults(func=_status)
+    p = add_command(
+        sub,
+        "status",
+        "deadline backlog: due now, pending, oldest overdue",
+        _status,
+        writes=False,
+        examples=("status", "--json status"),
+    )
+    p.add_argument("--now", metavar="TIME", help="as of this instant (default: wall clock)")
 
     p = sub.add_parser("deadlines", help="the deadline index: list, or rebuild from events")
-    p.add_argument("action", choices=["list", "rebuild"])
-    p.add_argument("--due-before", dest="due_before", help="list only those due by then")
-    p.add_argument("--limit", type=int, default=100)
-    p.set_defaults(func=_deadlines)
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = add_command(
+        actions,
+        "list",
+        "pending deadlines, earliest first",
+        _deadlines,
+        writes=False,
+        examples=("deadlines list --due-before 2026-06-01T00:00:00Z",),
+    )
+    q.add_argument("--due-before", dest="due_before", metavar="TIME", help="only those due by then")
+    q.add_argument(
+        "--limit",
+        type=positive(int, 1, strict=False),
+        default=100,
+        help="at most this many (default 100)",
+    )
+    q = add_command(
+        actions,
+        "rebuild",
+        "re-derive the read models from the events",
+        _deadlines,
+        writes=False,
+        examples=("deadlines rebuild",),
+    )
 
-    p = sub.add_parser("events", help="case events as JSON lines, from a position")
-    p.add_argument("--after", type=int, default=0, help="last position already handled")
+    p = add_command(
+        sub,
+        "events",
+        "case events as JSON lines, from a position",
+        _events,
+        writes=False,
+        examples=("events --after 0 --follow",),
+    )
+    p.add_argument(
+        "--after",
+        type=positive(int, 0, strict=False),
+        default=0,
+        metavar="POSITION",
+        help="last position already handled (default 0)",
+    )
     p.add_argument("--follow", action="store_true", help="keep polling for new events")
-    p.add_argument("--poll", type=float, default=1.0, help="seconds between polls (1)")
-    p.set_defaults(func=_events)
+    p.add_argument(
+        "--poll",
+        type=seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between polls, > 0 (default 1)",
+    )

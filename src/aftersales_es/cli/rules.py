@@ -12,29 +12,30 @@ import argparse
 import json
 from typing import Any
 
-from aftersales_es.cli import ruletools
-
-
-def _json(args: argparse.Namespace) -> bool:
-    # `--json` is accepted before the command (global) and after it (local).
-    return bool(args.json or args.local_json)
+from aftersales_es.cli.common import add_command
 
 
 def _list(args: argparse.Namespace) -> int:
+    from aftersales_es.cli import ruletools
+
     rows = ruletools.list_rulesets()
-    print(json.dumps(rows, ensure_ascii=False) if _json(args) else ruletools.list_text(rows))
+    print(json.dumps(rows, ensure_ascii=False) if args.json else ruletools.list_text(rows))
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
+    from aftersales_es.cli import ruletools
+
     view = ruletools.show(args.ruleset)
-    print(json.dumps(view, ensure_ascii=False) if _json(args) else ruletools.show_text(view))
+    print(json.dumps(view, ensure_ascii=False) if args.json else ruletools.show_text(view))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
+    from aftersales_es.cli import ruletools
+
     result = ruletools.check_file(args.file)
-    if _json(args):
+    if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False))
     else:
         print("\n".join(result.lines()))
@@ -43,21 +44,26 @@ def _check(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the ``rules`` command to the ``aftersales`` parser."""
-    p = sub.add_parser("rules", help="list, show and check platform rule sets")
+    p = sub.add_parser("rules", help="list, show and check platform rule sets (no store needed)")
     rules = p.add_subparsers(dest="rules_cmd", required=True, metavar="ACTION")
-    json_flag: dict[str, Any] = {
-        "dest": "local_json",
-        "action": "store_true",
-        "help": "machine-readable output",
-    }
-    q = rules.add_parser("list", help="the shipped rule sets")
-    q.add_argument("--json", **json_flag)
-    q.set_defaults(func=_list)
-    q = rules.add_parser("show", help="every value with its rule id and basis")
+    add_command(
+        rules, "list", "the shipped rule sets", _list, writes=False, examples=("rules list",)
+    )
+    q = add_command(
+        rules,
+        "show",
+        "every value with its rule id and basis, and a glossary",
+        _show,
+        writes=False,
+        examples=("rules show kuaishou", "rules show ./my-rules.yaml"),
+    )
     q.add_argument("ruleset", metavar="NAME|PATH", help="a shipped name or a rule-set file")
-    q.add_argument("--json", **json_flag)
-    q.set_defaults(func=_show)
-    q = rules.add_parser("check", help="validate a rule-set file (exit 2 on problems)")
+    q = add_command(
+        rules,
+        "check",
+        "validate a rule-set file (exit 2 on problems)",
+        _check,
+        writes=False,
+        examples=("rules check my-rules.yaml",),
+    )
     q.add_argument("file", metavar="FILE")
-    q.add_argument("--json", **json_flag)
-    q.set_defaults(func=_check)

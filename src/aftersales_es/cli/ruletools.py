@@ -164,7 +164,8 @@ def _cell(value: Any) -> str:
 
 def show_text(view: dict[str, Any]) -> str:
     """The human rendering of :func:`describe`: header, settings table, deadlines table."""
-    from aftersales_es.cli.main import render_table
+    from aftersales_es.cli.render import render_table
+    from aftersales_es.cli.spec import GLOSSARY
 
     counts = ", ".join(f"{n} {basis}" for basis, n in view["basis_counts"].items())
     head = [
@@ -188,13 +189,16 @@ def show_text(view: dict[str, Any]) -> str:
                 deadlines, ["name", "state", "kinds", "after", "action", "rule", "basis", "note"]
             ),
             *_extra_tables(view),
+            "",
+            "glossary",
+            render_table([{"term": t, "meaning": m} for t, m in GLOSSARY], ["term", "meaning"]),
         ]
     )
 
 
 def _extra_tables(view: dict[str, Any]) -> list[str]:
     """Validity windows (KS-10, KM-2) and penalties (KM-5), when the rule set has them."""
-    from aftersales_es.cli.main import render_table
+    from aftersales_es.cli.render import render_table
 
     out: list[str] = []
     if view.get("validity"):
@@ -213,7 +217,7 @@ def _extra_tables(view: dict[str, Any]) -> list[str]:
 
 def list_text(rows: list[dict[str, Any]]) -> str:
     """The human rendering of :func:`list_rulesets`."""
-    from aftersales_es.cli.main import render_table
+    from aftersales_es.cli.render import render_table
 
     cells = [{**r, "kinds": _cell(r["kinds"])} for r in rows]
     return render_table(cells, ["name", "version", "title", "currency", "kinds"])

@@ -6,17 +6,20 @@ import argparse
 import os
 from typing import Any
 
+from aftersales_es.cli.common import add_command, positive
 from aftersales_es.domain.errors import InvalidInputError
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from aftersales_es.adapters.location import check_location
     from aftersales_es.engine import AfterSales
     from aftersales_es.http.app import create_app
 
     if args.workers > 1 and str(args.store) in ("memory", ":memory:"):
         raise InvalidInputError("serve --workers: a memory store lives in one process")
+    check_location(args.store, must_exist=False)
     where = args.store or "the default store"
     print(f"aftersales: serving {where} on http://{args.host}:{args.port}/")
     options: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": args.log_level}
@@ -35,14 +38,33 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("serve", help="the HTTP API (/docs) and web console (/console)")
+    """Add ``serve``."""
+    p = add_command(
+        sub,
+        "serve",
+        "the HTTP API (/docs) and web console (/console)",
+        _serve,
+        writes=True,
+        examples=("serve --port 8000", "serve --host 0.0.0.0"),
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=_port, default=8000, help="port, 1-65535 (default 8000)")
     p.add_argument(
         "--workers",
-        type=int,
+        type=positive(int, 1, strict=False),
         default=1,
         help="server processes sharing the port, each with its own application (default 1)",
     )
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info"])
-    p.set_defaults(func=_serve)
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info"],
+        help="how much the server logs (default info)",
+    )
+
+
+def _port(text: str) -> int:
+    port = int(positive(int, 1, strict=False)(text))
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is at most 65535")
+    return port

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aftersales_es.cli.main import emit, open_app, render_table
+from aftersales_es.cli.common import add_command, emit, open_app
+from aftersales_es.cli.render import render_table
 
 
 def _tokens(args: argparse.Namespace) -> Any:
@@ -37,18 +38,45 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    """Add ``tokens create|list|revoke``."""
     p = sub.add_parser("tokens", help="API tokens for `aftersales serve` (hashed at rest)")
     tsub = p.add_subparsers(dest="tokens_cmd", required=True, metavar="ACTION")
-    c = tsub.add_parser("create", help="a new token; printed once")
+    c = add_command(
+        tsub,
+        "create",
+        "a new token; printed once",
+        _create,
+        writes=True,
+        examples=(
+            "tokens create --role seller --seller S1 --label 'shop S1'",
+            "tokens create --role auditor",
+        ),
+    )
+    roles = ("buyer", "seller", "platform", "auditor", "admin")
     c.add_argument(
-        "--role", required=True, choices=["buyer", "seller", "platform", "auditor", "admin"]
+        "--role",
+        required=True,
+        choices=roles,
+        metavar="ROLE",
+        help=f"what the token may do ({', '.join(roles)})",
     )
     c.add_argument("--seller", default=None, help="the seller a seller token acts for")
     c.add_argument("--buyer", default=None, help="the buyer a buyer token acts for")
     c.add_argument("--label", default="", help="a note: who holds it")
-    c.set_defaults(func=_create)
-    ls = tsub.add_parser("list", help="every token (never the secret)")
-    ls.set_defaults(func=_list)
-    r = tsub.add_parser("revoke", help="stop a token from working")
-    r.add_argument("token_id")
-    r.set_defaults(func=_revoke)
+    add_command(
+        tsub,
+        "list",
+        "every token (never the secret)",
+        _list,
+        writes=False,
+        examples=("tokens list",),
+    )
+    r = add_command(
+        tsub,
+        "revoke",
+        "stop a token from working",
+        _revoke,
+        writes=False,
+        examples=("tokens revoke TOKEN_ID",),
+    )
+    r.add_argument("token_id", help="the id 'tokens list' shows")

@@ -142,19 +142,33 @@ class ReadModels:
         }
 
     # ------------------------------------------------------ cases, ledger
-    def cases(self, state: str | None = None, platform: str | None = None) -> list[dict[str, Any]]:
-        """Cases from the read model, optionally by state and platform."""
+    def cases(
+        self,
+        state: str | None = None,
+        platform: str | None = None,
+        *,
+        order: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Cases from the read model in case id order, optionally by state,
+        platform and order; ``after``/``limit`` page through them."""
         self.projector.catch_up()
         sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM {CASES} WHERE 1 = 1"
         params: list[Any] = []
-        if state:
-            sql += " AND state = ?"
-            params.append(state)
-        if platform:
-            sql += " AND platform = ?"
-            params.append(platform)
+        for column, value in (("state", state), ("platform", platform), ("order_id", order)):
+            if value:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        if after is not None:
+            sql += " AND case_id > ?"
+            params.append(after)
+        sql += " ORDER BY case_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         with self.sql.read() as cur:
-            cur.execute(sql + " ORDER BY case_id", params)
+            cur.execute(sql, params)
             return [dict(zip(CASE_COLUMNS, tuple(r), strict=True)) for r in cur.fetchall()]
 
     def deductions(self, seller: str | None = None) -> list[dict[str, Any]]:

@@ -4,19 +4,20 @@ A few hundred cases across Kuaishou and Kilimall with a seeded random mix
 of paths (in-time answers, silent sellers, buyers who never ship back,
 express refunds, disputes for either side, Kilimall warehouse returns),
 driven through the public API with a virtual clock so that deadlines fire
-as a worker would fire them. Then it prints what an operator looks at.
+as a worker would fire them. Then it returns what an operator looks at
+(the CLI prints it).
 """
 
 from __future__ import annotations
 
 import random
-import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from aftersales_es.cli.main import render_table
 from aftersales_es.domain.errors import AfterSalesError
 from aftersales_es.domain.ruleload import load_ruleset
 from aftersales_es.engine import AfterSales
@@ -177,23 +178,35 @@ def _lines_plan(i: int, rng: random.Random) -> tuple[dict[str, Any], list[Step]]
     return order, steps
 
 
-def _progress(done: int, total: int) -> None:
-    width = 40
-    filled = width * done // max(total, 1)
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} steps")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+@dataclass
+class DemoReport:
+    """What the demo shows an operator: a summary line and titled tables."""
+
+    summary: str
+    tables: list[tuple[str, list[dict[str, Any]], list[str]]] = field(default_factory=list)
 
 
-def run_demo(store: str | None, *, cases: int = 300, seed: int = 7) -> int:
-    """Run the marketplace day on ``store`` and print the operator's views."""
+def is_empty(app: AfterSales) -> bool:
+    """Whether the store holds no events (the demo writes only into such a store)."""
+    return app.notification_count() == 0
+
+
+def run_demo(
+    app: AfterSales,
+    *,
+    cases: int = 300,
+    seed: int = 7,
+    progress: Callable[[int, int], None] | None = None,
+) -> DemoReport:
+    """Run the marketplace day on ``app`` and return the operator's views.
+
+    ``app`` should be empty: the final sweep fires every deadline due up to
+    four months after the day, whoever's cases they are.
+    """
     rng = random.Random(seed)
-    kuaishou = load_ruleset("kuaishou", {"express_refund": True})
-    app = AfterSales(store or "demo.db", rulesets={"kuaishou": kuaishou})
     plans = [_plan(rng.choice(KS_PATHS + KM_PATHS), i, rng) for i in range(1, cases + 1)]
-    # Issue 7: multi-line orders with partial returns, on their own generator so
-    # the random plans above stay as they were.
+    # Multi-line orders with partial returns, on their own generator so the
+    # random plans above stay as they were.
     lines_rng = random.Random(seed + 1)
     plans += [_lines_plan(i, lines_rng) for i in range(cases + 1, cases + 1 + max(cases // 25, 2))]
     for order, _ in plans:
@@ -207,22 +220,27 @@ def run_demo(store: str | None, *, cases: int = 300, seed: int = 7) -> int:
         except AfterSalesError as exc:
             # e.g. a seller answering after the 48 h deadline already fired
             refused[getattr(exc, "rule", type(exc).__name__)] += 1
-        if n % 25 == 0 or n == len(steps):
-            _progress(n, len(steps))
+        if progress is not None and (n % 25 == 0 or n == len(steps)):
+            progress(n, len(steps))
     end = steps[-1][0] + timedelta(days=120)
     fired = app.fire_due(end)
     why = ", ".join(f"{rule}: {n}" for rule, n in sorted(refused.items())) or "none"
-    print(
-        f"\n{cases} cases, {len(steps)} commands, {sum(refused.values())} refused ({why}); "
-        f"{len(fired)} deadlines fired in the final sweep to {end.isoformat()}\n"
+    report = DemoReport(
+        f"{cases} cases, {len(steps)} commands, {sum(refused.values())} refused ({why}); "
+        f"{len(fired)} deadlines fired in the final sweep to {end.isoformat()}"
     )
-    _report(app)
-    _report_lines(app, [o["id"] for o, _ in plans if o.get("lines")])
-    return 0
+    _report(app, report)
+    _report_lines(app, [o["id"] for o, _ in plans if o.get("lines")], report)
+    return report
 
 
-def _report_lines(app: AfterSales, order_ids: list[str]) -> None:
-    """Issue 7: what the multi-line orders' lines have given back."""
+def demo_rulesets() -> dict[str, Any]:
+    """The demo's rule sets: Kuaishou with express refunds switched on."""
+    return {"kuaishou": load_ruleset("kuaishou", {"express_refund": True})}
+
+
+def _report_lines(app: AfterSales, order_ids: list[str], report: DemoReport) -> None:
+    """What the multi-line orders' lines have given back."""
     rows = []
     for order_id in order_ids[:8]:
         o = app.get_order(order_id)
@@ -237,16 +255,21 @@ def _report_lines(app: AfterSales, order_ids: list[str]) -> None:
                     "settled": o.line_settled.get(ln["line"], Decimal(0)),
                 }
             )
-    print(f"\nMulti-line orders ({len(order_ids)}; first 8): per line")
-    print(render_table(rows, ["order", "line", "bought", "unit_price", "returned", "settled"]))
+    report.tables.append(
+        (
+            f"Multi-line orders ({len(order_ids)}; first 8): per line",
+            rows,
+            ["order", "line", "bought", "unit_price", "returned", "settled"],
+        )
+    )
 
 
-def _report(app: AfterSales) -> None:
+def _report(app: AfterSales, report: DemoReport) -> None:
     rows = app.cases()
     per: Counter[tuple[str, str]] = Counter((r["platform"], r["state"]) for r in rows)
-    print("Cases per state per platform")
-    print(
-        render_table(
+    report.tables.append(
+        (
+            "Cases per state per platform",
             [{"platform": p, "state": s, "cases": n} for (p, s), n in sorted(per.items())],
             ["platform", "state", "cases"],
         )
@@ -257,9 +280,9 @@ def _report(app: AfterSales) -> None:
         key = (d["seller_id"], d["reason"], d["currency"])
         totals[key] += d["amount"]
         counts[key] += 1
-    print("\nSeller deductions by seller and reason")
-    print(
-        render_table(
+    report.tables.append(
+        (
+            "Seller deductions by seller and reason",
             [
                 {
                     "seller": k[0],
@@ -278,9 +301,9 @@ def _report(app: AfterSales) -> None:
         "case_id"
     ]
     view = case_dict(app.get_case(pick), app.case_events(pick))
-    print(f"\nTimeline of case {pick} ({view['platform']}, {view['kind']}, {view['state']})")
-    print(
-        render_table(
+    report.tables.append(
+        (
+            f"Timeline of case {pick} ({view['platform']}, {view['kind']}, {view['state']})",
             [
                 {
                     "v": e["version"],

@@ -1,0 +1,369 @@
+"""Case and order commands: the fifteen case commands, ``show``, ``list``, ``order ...``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from aftersales_es.cli import spec
+from aftersales_es.cli.common import add_command, add_yes_no, emit, instant, open_app, positive
+from aftersales_es.cli.render import cell, render_table
+
+CASE_LIST_COLUMNS = (
+    "case_id",
+    "order_id",
+    "platform",
+    "kind",
+    "state",
+    "amount",
+    "refunded_total",
+    "currency",
+)
+ORDER_FIELDS = (
+    "order_id",
+    "seller_id",
+    "buyer_id",
+    "platform",
+    "amount",
+    "currency",
+    "paid_at",
+    "shipped_at",
+    "delivered_at",
+    "gs",
+    "refunded_total",
+    "open_case_id",
+)
+
+
+# ------------------------------------------------------------------ a case
+def case_view(app: Any, case: Any) -> dict[str, Any]:
+    """A case for output: its fields, events, and what can happen next."""
+    from aftersales_es.domain.next_actions import next_actions
+    from aftersales_es.readmodels.views import case_dict
+
+    view = case_dict(case, app.case_events(case.case_id))
+    view["next"] = next_actions(case, app.ruleset_of(case)).as_dict()
+    return view
+
+
+def case_text(view: dict[str, Any]) -> str:
+    """Header, what can happen next, then the events."""
+    head = [
+        f"case {view['case_id']}  order {view['order_id']}  {view['platform']}  {view['kind']}",
+        f"state {view['state']}  asked {view['amount']}  refunded {view['refunded_total']} "
+        f"{view['currency']}  version {view['version']}",
+    ]
+    nxt = view["next"]
+    if nxt["allowed"]:
+        head.append("what can happen next:")
+        for a in nxt["allowed"]:
+            note = f" ({a['note']})" if a.get("note") else ""
+            head.append(
+                f"  {a['command']:<20} by {' or '.join(a['actors'])}"
+                f" -> {' or '.join(a['leads_to'])}{note}"
+            )
+    else:
+        head.append("what can happen next: nothing (the case is settled)")
+    for d in nxt["deadlines"]:
+        head.append(f"  if nobody acts: {d['action']} at {d['due']} [{d['rule']}]")
+    rows = [
+        {
+            "v": e["version"],
+            "at": e["at"],
+            "event": e["type"],
+            "by": e.get("rule") if e["auto"] else e.get("actor"),
+            "state": e.get("state"),
+        }
+        for e in view.get("events", [])
+    ]
+    return "\n".join(head) + "\n\n" + render_table(rows, ["v", "at", "event", "by", "state"])
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    # No --at: the service takes "now" as it decides, after loading the case.
+    data: dict[str, Any] = {"case": args.case, "at": args.at}
+    if args.idempotency_key is not None:
+        data["idempotency_key"] = args.idempotency_key
+    for option in spec.COMMANDS[args.command].options:
+        value = getattr(args, option.field, None)
+        if value is not None:
+            data[option.field] = value
+    app = open_app(args)
+    case = app.execute(args.command, **data)
+    emit(args, case_view(app, case), case_text)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    app = open_app(args)
+    emit(args, case_view(app, app.get_case(args.case)), case_text)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    app = open_app(args)
+    rows = app.cases(
+        state=args.state,
+        platform=args.platform,
+        order=args.order,
+        after=args.after,
+        limit=args.limit,
+    )
+    if not rows and args.platform:
+        _check_platform(app, args.platform)
+    emit(args, rows, lambda r: render_table(r, CASE_LIST_COLUMNS))
+    if len(rows) == args.limit and not args.json:
+        print(f"(first {args.limit}; next page: --after {rows[-1]['case_id']})")
+    return 0
+
+
+def _check_platform(app: Any, platform: str) -> None:
+    from aftersales_es.domain.errors import InvalidInputError
+    from aftersales_es.domain.ruleload import builtin_names
+
+    known = sorted(set(builtin_names()) | {r["platform"] for r in app.cases()})
+    if platform not in known:
+        raise InvalidInputError(f"--platform {platform!r}: unknown; use one of {', '.join(known)}")
+
+
+# ------------------------------------------------------------------ orders
+def _order_view(order: Any) -> dict[str, Any]:
+    return {k: getattr(order, k) for k in ORDER_FIELDS}
+
+
+def _order_text(view: dict[str, Any]) -> str:
+    return "\n".join(f"{k:15} {cell(v)}" for k, v in view.items())
+
+
+def _register(args: argparse.Namespace) -> int:
+    import json
+
+    from aftersales_es.domain.errors import InvalidInputError
+
+    facts: dict[str, Any] = {"id": args.id, "gs": args.gs}
+    for key in (
+        "seller",
+        "buyer",
+        "platform",
+        "amount",
+        "currency",
+        "paid_at",
+        "shipped_at",
+        "delivered_at",
+    ):
+        if getattr(args, key) is not None:
+            facts[key] = getattr(args, key)
+    if args.lines:
+        try:
+            facts["lines"] = json.loads(args.lines)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"--lines: not valid JSON: {exc}") from None
+    emit(args, _order_view(open_app(args).register_order(facts)), _order_text)
+    return 0
+
+
+def _mark(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    app = open_app(args)
+    getattr(app, f"mark_{args.fact}")(args.id, args.at or datetime.now(UTC))
+    emit(args, _order_view(app.get_order(args.id)), _order_text)
+    return 0
+
+
+def _order_show(args: argparse.Namespace) -> int:
+    emit(args, _order_view(open_app(args).get_order(args.id)), _order_text)
+    return 0
+
+
+def _order_list(args: argparse.Namespace) -> int:
+    from aftersales_es.adapters.storage import replay
+
+    app = open_app(args)
+    topic = "aftersales_es.order:Registered"
+    rows: list[dict[str, Any]] = []
+    start = args.after + 1
+    while len(rows) < args.limit:
+        page = app.recorder.select_notifications(start=start, limit=500, topics=[topic])
+        if not page:
+            break
+        for n in page:
+            order = replay(None, app.events.get(n.originator_id))
+            if args.seller is None or order.seller_id == args.seller:
+                rows.append({"position": n.id, **_order_view(order)})
+        start = page[-1].id + 1
+    rows = rows[: args.limit]
+    cols = (
+        "position",
+        "order_id",
+        "seller_id",
+        "platform",
+        "amount",
+        "currency",
+        "refunded_total",
+        "open_case_id",
+    )
+    emit(args, rows, lambda r: render_table(r, cols))
+    if len(rows) == args.limit and not args.json:
+        print(f"(first {args.limit}; next page: --after {rows[-1]['position']})")
+    return 0
+
+
+# ------------------------------------------------------------------ parsers
+def _add_case_commands(sub: Any) -> None:
+    for name, cmd in spec.COMMANDS.items():
+        p = add_command(sub, name, cmd.help, _run_command, writes=True, examples=(cmd.example,))
+        p.add_argument("case", help="case id (letters, digits, _ . : -)")
+        p.add_argument(
+            "--at",
+            type=instant,
+            metavar="TIME",
+            help="when it happened, ISO 8601 with offset (default: now)",
+        )
+        p.add_argument(
+            "--idempotency-key",
+            dest="idempotency_key",
+            metavar="KEY",
+            help="a retry with the same key has one effect",
+        )
+        for o in cmd.options:
+            flag = "--" + o.field.replace("_", "-")
+            if o.flag:
+                add_yes_no(p, flag, o.field, o.help)
+                continue
+            choices = f" ({', '.join(o.choices)})" if o.choices else ""
+            p.add_argument(
+                flag,
+                dest=o.field,
+                required=o.required,
+                choices=o.choices,
+                metavar=o.field.upper(),
+                help=o.help + choices,
+            )
+        p.set_defaults(command=name)
+
+
+def _add_orders(sub: Any) -> None:
+    p = sub.add_parser("order", help="register, show and list orders; mark them shipped/delivered")
+    actions = p.add_subparsers(dest="order_cmd", required=True, metavar="ACTION")
+    q = add_command(
+        actions,
+        "register",
+        "register an order (the facts cases are judged on)",
+        _register,
+        writes=True,
+        examples=(
+            "order register O1 --seller S1 --buyer B1 --platform kuaishou "
+            "--amount 89.90 --currency CNY --paid-at 2026-05-10T20:15:00+08:00",
+        ),
+    )
+    q.add_argument("id", help="order id")
+    for flag, text in (
+        ("seller", "seller id"),
+        ("buyer", "buyer id"),
+        ("platform", "rule set: kuaishou, kilimall, generic or your own"),
+        ("amount", "amount paid, a plain decimal like 89.90"),
+        ("currency", "ISO 4217 code, like CNY or KES"),
+    ):
+        q.add_argument(f"--{flag}", required=True, help=text)
+    q.add_argument(
+        "--paid-at",
+        dest="paid_at",
+        required=True,
+        type=instant,
+        metavar="TIME",
+        help="when it was paid, ISO 8601 with offset",
+    )
+    for fact in ("shipped", "delivered"):
+        q.add_argument(
+            f"--{fact}-at",
+            dest=f"{fact}_at",
+            type=instant,
+            metavar="TIME",
+            help=f"when it was {fact}, if it was",
+        )
+    q.add_argument("--gs", action="store_true", help="a Kilimall global-selling order")
+    q.add_argument(
+        "--lines", help='lines as JSON: [{"line": "L1", "quantity": 3, "unit_price": "9.90"}]'
+    )
+    for fact in ("shipped", "delivered"):
+        q = add_command(
+            actions,
+            fact,
+            f"record that the order was {fact}",
+            _mark,
+            writes=True,
+            examples=(f"order {fact} O1 --at 2026-05-11T09:00:00+08:00",),
+        )
+        q.add_argument("id", help="order id")
+        q.add_argument("--at", type=instant, metavar="TIME", help="when, ISO 8601 (default: now)")
+        q.set_defaults(fact=fact)
+    q = add_command(
+        actions,
+        "show",
+        "an order: facts, refunded total, open case",
+        _order_show,
+        writes=False,
+        examples=("order show O1",),
+    )
+    q.add_argument("id", help="order id")
+    q = add_command(
+        actions,
+        "list",
+        "orders in registration order",
+        _order_list,
+        writes=False,
+        examples=("order list --seller S1 --limit 20",),
+    )
+    q.add_argument("--seller", help="only this seller's orders")
+    q.add_argument(
+        "--limit",
+        type=positive(int, 1, strict=False),
+        default=100,
+        help="at most this many (default 100)",
+    )
+    q.add_argument(
+        "--after",
+        type=positive(int, 0, strict=False),
+        default=0,
+        metavar="POSITION",
+        help="the next page: the last position shown",
+    )
+
+
+def register(sub: Any) -> None:
+    """Add the case and order commands."""
+    _add_orders(sub)
+    _add_case_commands(sub)
+    p = add_command(
+        sub,
+        "show",
+        "a case: state, amounts, what can happen next, events",
+        _show,
+        writes=False,
+        examples=("show C1", "--json show C1"),
+    )
+    p.add_argument("case", help="case id")
+    p = add_command(
+        sub,
+        "list",
+        "cases, by state, platform or order, a page at a time",
+        _list,
+        writes=False,
+        examples=("list --state refunded", "list --order O1", "list --limit 50 --after C0050"),
+    )
+    p.add_argument(
+        "--state",
+        choices=spec.STATES,
+        metavar="STATE",
+        help=f"only cases in this state ({', '.join(spec.STATES)})",
+    )
+    p.add_argument("--platform", help="only this platform (kuaishou, kilimall, generic, ...)")
+    p.add_argument("--order", help="only this order's cases")
+    p.add_argument(
+        "--limit",
+        type=positive(int, 1, strict=False),
+        default=1000,
+        help="at most this many (default 1000)",
+    )
+    p.add_argument("--after", metavar="CASE", help="the next page: cases after this case id")

@@ -1,0 +1,172 @@
+"""What each case command takes on the command line, and what every option means.
+
+Written out here rather than read from the pydantic command models, so that
+``aftersales --help`` starts without importing them; a test checks that
+this table and :data:`aftersales_es.app.commands.COMMANDS` agree field by
+field. Validation stays with the models: the CLI passes text through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KINDS = ("refund_only", "return_refund", "exchange", "repair", "cancel_undelivered")
+REASONS = (
+    "changed_mind",
+    "not_received",
+    "other",
+    "wrong_item",
+    "missing_item",
+    "quality_issue",
+    "damaged",
+    "not_as_described",
+)
+PARTIES = ("buyer", "seller")
+STATES = (
+    "requested",
+    "proposed",
+    "awaiting_return",
+    "returning",
+    "received",
+    "reshipping",
+    "rejected",
+    "disputed",
+    "refunded",
+    "completed",
+    "closed",
+)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a command: ``--name`` for the model field ``field``."""
+
+    field: str
+    help: str
+    choices: tuple[str, ...] | None = None
+    required: bool = False
+    flag: bool = False  # a yes/no value: --x / --no-x, or --x true|false
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A case command: who sends it, what it does, its options, an example."""
+
+    help: str
+    options: tuple[Option, ...] = ()
+    example: str = ""
+
+
+_WAYBILL = (
+    Option("carrier", "the carrier's name, like YTO or DHL"),
+    Option("tracking_number", "the waybill (tracking) number"),
+)
+_BY = Option("by", "who sends it", PARTIES)
+
+COMMANDS: dict[str, CommandSpec] = {
+    "apply": CommandSpec(
+        "buyer: apply for after-sales on an order (opens the case)",
+        (
+            Option("order", "the order the case is about", required=True),
+            Option("kind", "what the buyer asks for", KINDS, required=True),
+            Option("amount", "refund asked, a plain decimal like 89.90 (default: the order)"),
+            Option("reason", "why (default: other); some rules depend on it", REASONS),
+            Option("lines", "order lines and quantities, LINE:QTY,... like L1:2,L3:1"),
+        ),
+        "apply C1 --order O1 --kind return_refund --reason quality_issue "
+        "--at 2026-05-14T10:00:00+08:00",
+    ),
+    "approve": CommandSpec(
+        "seller: approve as asked (a refund-only case refunds at once)",
+        example="approve C1 --at 2026-05-14T18:00:00+08:00",
+    ),
+    "propose": CommandSpec(
+        "seller: propose another plan; the buyer must accept it (KM-6, KM-7)",
+        (
+            Option("kind", "the plan proposed", KINDS[:4], required=True),
+            Option("amount", "refund in the plan (0 for exchange or repair)"),
+            Option("offline", "exchange or repair settled offline (KS-7)", flag=True),
+        ),
+        "propose C1 --kind refund_only --amount 40.00 --at 2026-05-14T18:00:00+08:00",
+    ),
+    "accept_proposal": CommandSpec(
+        "buyer: accept the proposed plan",
+        example="accept_proposal C1 --at 2026-05-15T09:00:00+08:00",
+    ),
+    "decline_proposal": CommandSpec(
+        "buyer: decline the proposal; the case is back with the seller",
+        example="decline_proposal C1 --at 2026-05-15T09:00:00+08:00",
+    ),
+    "reject": CommandSpec(
+        "seller: reject, giving a reason (KS-3)",
+        (Option("reason", "why, in words the buyer will read"),),
+        'reject C1 --reason "used, not as sold" --at 2026-05-14T18:00:00+08:00',
+    ),
+    "ship_back": CommandSpec(
+        "buyer: ship the goods back and give the waybill (KS-5)",
+        _WAYBILL,
+        "ship_back C1 --carrier YTO --tracking-number YT8812345678 --at 2026-05-16T11:00:00+08:00",
+    ),
+    "confirm_receipt": CommandSpec(
+        "seller: confirm the goods came back (a return refunds at once)",
+        example="confirm_receipt C1 --at 2026-05-19T09:30:00+08:00",
+    ),
+    "ship_replacement": CommandSpec(
+        "seller: send the replacement or repaired item",
+        _WAYBILL,
+        "ship_replacement C1 --carrier SF --tracking-number SF100200 "
+        "--at 2026-05-20T10:00:00+08:00",
+    ),
+    "confirm_completion": CommandSpec(
+        "buyer: the exchange or repair is done",
+        example="confirm_completion C1 --at 2026-05-23T10:00:00+08:00",
+    ),
+    "escalate": CommandSpec(
+        "buyer or seller: ask the platform to arbitrate (KS-8)",
+        (_BY,),
+        "escalate C1 --by buyer --at 2026-05-15T10:00:00+08:00",
+    ),
+    "submit_evidence": CommandSpec(
+        "buyer or seller: evidence for the platform, within its window (KS-8)",
+        (_BY, Option("note", "the evidence, in words")),
+        'submit_evidence C1 --by buyer --note "photos sent" --at 2026-05-15T12:00:00+08:00',
+    ),
+    "rule": CommandSpec(
+        "platform: rule on a dispute; final (KS-8, KM-8)",
+        (
+            Option("in_favour_of", "the winner: buyer (refund) or seller (close)", PARTIES, True),
+            Option("refund_amount", "refund for the buyer (default: the amount asked)"),
+            Option(
+                "seller_liable",
+                "for the buyer: is the seller charged the refund (ruled_liable; default true)",
+                flag=True,
+            ),
+        ),
+        "rule C1 --in-favour-of buyer --seller-liable false --at 2026-05-18T10:00:00+08:00",
+    ),
+    "withdraw": CommandSpec(
+        "buyer: withdraw the application (closes the case)",
+        example="withdraw C1 --at 2026-05-15T10:00:00+08:00",
+    ),
+    "request_goods_back": CommandSpec(
+        "seller: ask for warehouse-held goods back, paying the freight (KM-4)",
+        example="request_goods_back C1 --at 2026-06-01T10:00:00+03:00",
+    ),
+}
+
+#: Terms and rule ids a newcomer meets in tables and refusals.
+GLOSSARY: tuple[tuple[str, str], ...] = (
+    ("KS-1 .. KS-10", "Kuaishou shop rules (48 h to answer, 10 days to ship back, ...)"),
+    ("KM-1 .. KM-8", "Kilimall rules (30-day undelivered cancel, warehouse returns, ...)"),
+    ("INV-cap", "refunds on an order never exceed what was paid"),
+    ("INV-open", "an order has at most one open case"),
+    ("INV-line-cap / INV-line-qty", "a line's refunds and quantities stay within the line"),
+    ("INV-line-open", "one open case per order line; a whole-order case blocks all lines"),
+    ("statechart", "the command is not allowed from the case's state (see show CASE)"),
+    ("gs", "a Kilimall global-selling order, shipped from an overseas warehouse"),
+    ("ruled_liable", "a deduction: the platform ruled for the buyer and charged the seller"),
+    ("no_reply_arbitration", "a deduction: the seller never answered (KM-5)"),
+    ("undelivered_loss", "a deduction: an undelivered GS order was cancelled (KM-1)"),
+    ("deadline", "what the system does by itself if nobody acts in time (auto_approve, ...)"),
+    ("basis", "documented (the platform says so), assumption, example, disabled, override"),
+)
