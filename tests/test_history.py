@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from aftersales_es.audit.history import case_at, history, render
+from aftersales_es.audit.history import case_at, history
+from aftersales_es.cli.audit import history_text
 from aftersales_es.cli.main import main
 from aftersales_es.domain.case import Case
 from aftersales_es.domain.errors import InvalidInputError, NotFoundError
@@ -214,7 +215,7 @@ def test_cli_history_as_of_prints_the_case_as_it_stood(
 ) -> None:
     app = AfterSales(store)
     run_path(app, "ks_return")
-    expected = render(history(app, "C1", version=2))
+    expected = history_text(history(app, "C1", version=2))
     app.close()
     when = (T0 + 3 * D + 90 * timedelta(minutes=1)).isoformat()
     assert main(["--store", store, "history", "C1", "--as-of", when]) == 0

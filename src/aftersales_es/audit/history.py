@@ -182,6 +182,16 @@ def _fmt_deadline(d: dict[str, Any], sign: str) -> str:
 
 def render(view: dict[str, Any]) -> str:
     """The history view as text: a header with the state, then the timeline."""
+    head, lines = render_parts(view)
+    return "\n".join(head) + "\n\n" + _table(lines)
+
+
+#: The timeline's columns, in order.
+TIMELINE_COLUMNS = ("v", "at", "event", "by", "state", "amounts", "deadlines", "detail")
+
+
+def render_parts(view: dict[str, Any]) -> tuple[list[str], list[dict[str, str]]]:
+    """The header lines and the timeline rows (as text cells) of a history view."""
     c = view["case"]
     head = [
         f"case {c['case_id']}  order {c['order_id']}  {c['platform']}  {c['kind']}",
@@ -211,7 +221,7 @@ def render(view: dict[str, Any]) -> str:
                 "detail": detail,
             }
         )
-    return "\n".join(head) + "\n\n" + _table(lines)
+    return head, lines
 
 
 #: Detail the text header already shows; a rule set is shown by name and version.
@@ -232,7 +242,7 @@ def _compact(value: Any) -> str:
 
 
 def _table(rows: list[dict[str, str]]) -> str:
-    cols = ["v", "at", "event", "by", "state", "amounts", "deadlines", "detail"]
+    cols = TIMELINE_COLUMNS
     widths = [max([len(c)] + [len(r[c]) for r in rows]) for c in cols]
     out = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
     out.append("  ".join("-" * w for w in widths))

@@ -43,12 +43,38 @@ def _read(path: str) -> str:
         raise InvalidInputError(f"{path}: cannot read: {exc}") from None
 
 
+def history_text(view: dict[str, Any]) -> str:
+    """A history view for a terminal: the header, then one block per event, its
+    amounts, deadlines and detail on indented lines wrapped to the width."""
+    import textwrap
+
+    from aftersales_es.audit.history import render_parts
+    from aftersales_es.cli.render import width
+
+    head, rows = render_parts(view)
+    out = [*head, ""]
+    fill = max(width(), 40)
+    for r in rows:
+        out.append(f"v{r['v']:<3} {r['at']}  {r['event']}  by {r['by']}  {r['state']}")
+        for label in ("amounts", "deadlines", "detail"):
+            parts = r[label].split("; ") if label == "deadlines" else [r[label]]
+            for part in filter(None, parts):
+                out += textwrap.wrap(
+                    part,
+                    fill,
+                    initial_indent=f"     {label:<10} ",
+                    subsequent_indent=" " * 16,
+                    break_on_hyphens=False,
+                )
+    return "\n".join(out)
+
+
 def _history(args: argparse.Namespace) -> int:
-    from aftersales_es.audit.history import history, render
+    from aftersales_es.audit.history import history
 
     app = open_app(args)
     view = history(app, args.case, version=args.version, as_of=_when(args.as_of, "--as-of"))
-    emit(args, view, render)
+    emit(args, view, history_text)
     return 0
 
 
@@ -146,14 +172,29 @@ def _export(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from aftersales_es.audit.export import replay
-    from aftersales_es.audit.history import history_view, render
+    from aftersales_es.audit.history import history_view
 
     rebuilt = replay(_read(args.file).splitlines())
     for i, r in enumerate(rebuilt):
         if i and not args.json:
             print()
-        emit(args, history_view(r.case, r.events), render)
+        emit(args, history_view(r.case, r.events), history_text)
     return 0
+
+
+def _anchor(text: str) -> Any:
+    from aftersales_es.audit.anchor import load
+    from aftersales_es.domain.errors import InvalidInputError
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise InvalidInputError(
+            "--against: not an anchor file (the JSON object 'verify --anchor' prints)"
+        )
+    return load(text)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -167,7 +208,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(json.dumps(migrate(app), sort_keys=True))
     doc: dict[str, Any] | None = None
     if args.against:
-        result = anchors.against(app, anchors.load(_read(args.against)))
+        result = anchors.against(app, _anchor(_read(args.against)))
     elif args.anchor:
         result, doc = anchors.take(app, heads=args.heads)
     else:

@@ -17,6 +17,8 @@ from typing import Any
 
 #: Width of a table that is not printed on a terminal (a pipe, a file, a test).
 PIPE_WIDTH = 120
+#: A column whose cells are all single words up to this long is never wrapped.
+ATOMIC = 32
 
 
 def width() -> int:
@@ -50,10 +52,13 @@ def render_table(
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title)
-    for c in columns:
-        table.add_column(c, overflow="fold")
-    for r in rows:
-        table.add_row(*(cell(r.get(c)) for c in columns))
+    cells = [[cell(r.get(c)) for c in columns] for r in rows]
+    for i, c in enumerate(columns):
+        # Ids, times and amounts stay whole; text with spaces wraps at them.
+        atomic = all(" " not in row[i] and len(row[i]) <= ATOMIC for row in cells)
+        table.add_column(c, overflow="fold", no_wrap=atomic)
+    for row in cells:
+        table.add_row(*row)
     out = io.StringIO()
     console = Console(file=out, width=width(), color_system=None, highlight=False, emoji=False)
     console.print(table)

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from aftersales_es.app.commands import Id, Instant, describe
+from aftersales_es.app.commands import COMMANDS, Id, Instant, describe
 from aftersales_es.domain.base import case_uuid
 from aftersales_es.domain.case import Case
 from aftersales_es.domain.errors import AfterSalesError, ScenarioError
@@ -46,6 +46,16 @@ class Step(BaseModel):
     case: Id
     order: Id | None = None
     args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_command(self) -> Step:
+        if self.command not in COMMANDS:
+            raise PydanticCustomError(
+                "command",
+                "command: unknown command '{name}'; use one of {known}",
+                {"name": self.command, "known": ", ".join(COMMANDS)},
+            )
+        return self
 
 
 class Scenario(BaseModel):
@@ -115,6 +125,11 @@ def load_scenario(path: str | Path) -> Scenario:
     beside = p.parent / scenario.platform
     if scenario.platform not in builtin_names() and beside.is_file():
         scenario = scenario.model_copy(update={"platform": str(beside)})
+    # The rule set and its settings are checked now, not when (or if) an order needs them.
+    try:
+        load_ruleset(scenario.platform).with_overrides(scenario.settings)
+    except AfterSalesError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
     return scenario
 
 
