@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aftersales_es.domain.statechart import destination, triggers_from
+from aftersales_es.domain.statechart import PEOPLE, destination, transitions_from
 
 if TYPE_CHECKING:
     from aftersales_es.domain.case import Case
     from aftersales_es.domain.rules import RuleSet
 
-#: Who may send a command: the system's own triggers (deadlines, automatic
-#: rules) are not commands anyone can send.
-PARTIES = ("buyer", "seller", "platform")
+#: Who may send a command, in the order they are listed: the system's own
+#: triggers (deadlines, automatic rules) are not commands anyone can send.
+PARTIES = tuple(a for a in ("buyer", "seller", "platform") if a in PEOPLE)
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,8 @@ def _refused_by_rules(trigger: str, case: Case, rules: RuleSet) -> bool:
 def next_actions(case: Case, rules: RuleSet) -> NextActions:
     """What ``case`` allows now under ``rules`` (see the module doc)."""
     allowed = []
-    for trigger in triggers_from(case.state):
+    triggers = {t.trigger for t in transitions_from(case.state) if PEOPLE & set(t.actors)}
+    for trigger in sorted(triggers):
         actors, leads = [], []
         for actor in PARTIES:
             dests = _leads(trigger, case, actor)
