@@ -18,8 +18,10 @@ from aftersales_es.cli.main import build_parser, main
 
 from .helpers import order, t
 
+Leaves = dict[tuple[str, ...], argparse.ArgumentParser]
 
-def leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], argparse.ArgumentParser]:  # fmt: skip
+
+def leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Leaves:
     """Every runnable subcommand parser, by its words."""
     found = {}
     for action in parser._actions:
@@ -68,10 +70,11 @@ def test_json_is_accepted_before_or_after_every_command(where: str) -> None:
 
 def _positional(parser: argparse.ArgumentParser, words: tuple[str, ...]) -> bool:
     leaf = leaves(parser)[words]
+    subs = argparse._SubParsersAction
     return any(
-        not a.option_strings and a.nargs in (None, "+") and not isinstance(a, argparse._SubParsersAction)
+        not a.option_strings and a.nargs in (None, "+") and not isinstance(a, subs)
         for a in leaf._actions
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture

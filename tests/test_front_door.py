@@ -83,9 +83,13 @@ def test_store_in_a_missing_folder_is_refused_and_not_created(
     assert not store.parent.exists()
 
 
-@pytest.mark.parametrize("command", [["show", "C1"], ["list"], ["history", "C1"], ["audit"],
-                                     ["verify"], ["deductions"], ["status"], ["order", "list"],
-                                     ["export", "C1"], ["events"], ["order", "show", "O1"]])  # fmt: skip
+READ_ONLY = [
+    ["show", "C1"], ["list"], ["history", "C1"], ["audit"], ["verify"], ["deductions"],
+    ["status"], ["order", "list"], ["export", "C1"], ["events"], ["order", "show", "O1"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", READ_ONLY)
 def test_read_only_command_refuses_a_store_that_does_not_exist(
     command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
