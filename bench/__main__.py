@@ -28,7 +28,7 @@ from typing import Any
 
 from . import Config, Row
 
-WORKLOADS = ("commands", "load", "audit", "sweep", "simulate", "postgres", "http")
+WORKLOADS = ("commands", "load", "audit", "sweep", "simulate", "postgres", "http", "startup")
 HERE = Path(__file__).parent
 
 

@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-from bench import Config, Row, audit, commands, load, simulate, sweep
+from bench import Config, Row, audit, commands, load, simulate, startup, sweep
 from bench import __main__ as bench_main
 from bench import http as http_bench
 
@@ -55,6 +55,7 @@ def assert_row_shape(row: Row, *, targeted: bool) -> None:
         (sweep, 1, 1),
         (simulate, 1, 1),
         (http_bench, 2, 2),  # distinct and shared cases, over HTTP vs the Python API
+        (startup, 2, 2),  # --help and show, each against python -c pass
     ],
     ids=lambda v: getattr(v, "__name__", str(v)).rsplit(".", 1)[-1],
 )
