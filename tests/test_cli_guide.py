@@ -150,3 +150,11 @@ def test_command_without_at_is_stamped_when_decided_never_before_the_last_event(
     assert case.last_at == readings[1] >= readings[0]
     app.close()
     other.close()
+
+
+def test_rules_show_prints_the_glossary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "show", "kuaishou"]) == 0
+    out = capsys.readouterr().out
+    assert "glossary" in out
+    for term in ("INV-cap", "ruled_liable", "gs", "statechart"):
+        assert term in out

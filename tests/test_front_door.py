@@ -6,6 +6,10 @@ one line naming what is wrong and how to fix it, exit status 2 (input) or 1
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -292,3 +296,20 @@ def test_demo_on_a_new_store_prints_its_tables(
     assert main(["--store", str(tmp_path / "demo.db"), "demo", "--cases", "3"]) == 0
     out = capsys.readouterr().out
     assert "Cases per state per platform" in out and "Timeline of case" in out
+
+
+def test_ctrl_c_ends_in_one_line_and_status_130(tmp_path: Path) -> None:
+    # given: a long demo running in its own process
+    store = tmp_path / "demo.db"
+    cmd = [sys.executable, "-m", "aftersales_es.cli", "--store", str(store), "demo"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not store.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # well inside the demo's commands
+    # when: the user presses Ctrl-C
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    # then
+    assert proc.returncode == 130, err
+    assert err.decode().strip() == "interrupted"

@@ -194,6 +194,14 @@ def _environment_line(exc: BaseException, store: str | None) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aftersales`` console script."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from aftersales_es.domain.errors import AfterSalesError
 
     args = build_parser().parse_args(argv)
@@ -204,9 +212,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AfterSalesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # The reader (e.g. ``| head``) went away; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
