@@ -183,7 +183,6 @@ def test_bad_order_fact_is_refused_naming_the_field(
         ("at", "soon", "at"),
         ("at", datetime(9999, 12, 31, tzinfo=UTC), "outside"),
         ("at", datetime(1, 1, 1, tzinfo=UTC), "outside"),
-        ("at", None, "at"),
         ("surprise", "x", "surprise"),
     ],
 )
@@ -194,6 +193,16 @@ def test_bad_apply_field_is_refused_naming_the_field(
     with refused(app, InvalidInputError, field, words):
         app.execute("apply", **{**APPLY, field: value})
     assert app.execute("apply", **APPLY).state == "requested"
+
+
+def test_command_without_at_happens_at_the_services_clock(given_order: AfterSales) -> None:
+    # given: a service whose clock reads a day after delivery
+    app = given_order
+    app.clock = lambda: t(days=3)  # type: ignore[method-assign]
+    # when: the command gives no instant (at=None: "now")
+    case = app.execute("apply", **{**APPLY, "at": None})
+    # then: it is stamped with the clock's reading
+    assert case.applied_at == t(days=3)
 
 
 def test_missing_required_field_is_refused_naming_it(given_order: AfterSales) -> None:
