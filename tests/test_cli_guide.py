@@ -62,7 +62,7 @@ def test_json_is_accepted_before_or_after_every_command(where: str) -> None:
         args = [*words, *(["X"] if _positional(parser, words) else []), *needs.get(words[-1], [])]
         extra = {"apply": ["--order", "O", "--kind", "refund_only"],
                  "propose": ["--kind", "refund_only"], "rule": ["--in-favour-of", "buyer"],
-                 "export": [], "deadlines": []}  # fmt: skip
+                 "create": ["--role", "admin"]}  # fmt: skip
         args += extra.get(words[-1], [])
         argv = ["--json", *args] if where == "before" else [*args, "--json"]
         assert getattr(parser.parse_args(argv), "json", False) is True, words
