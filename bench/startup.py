@@ -1,4 +1,4 @@
-"""Workload 7: start-up of the command line.
+"""Workload 8: start-up of the command line.
 
 Ours: ``aftersales --help`` and ``aftersales show C1`` (a one-case SQLite
 store) as fresh processes. Baseline: a bare ``python -c pass`` from the same
@@ -60,7 +60,7 @@ def run(cfg: Config) -> list[Row]:
     for name, label in (("help", "aftersales --help"), ("show", "aftersales show CASE")):
         rows.append(
             Row(
-                workload="7 start-up",
+                workload="8 start-up",
                 metric=label,
                 unit="s",
                 ours=median(samples[name]),
