@@ -29,7 +29,7 @@ def _run(argv: list[str]) -> float:
 
 
 def _store(path: Path) -> Path:
-    from aftersales_es.app.service import AfterSales
+    from aftersales_es.engine import AfterSales
 
     app = AfterSales(path)
     try:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from aftersales_es.app.commands import COMMANDS
-from aftersales_es.app.service import AfterSales
 from aftersales_es.cli import spec
 from aftersales_es.cli.main import build_parser, main
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 

@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.cli.main import main
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 from .stores import pg_url, require_pg

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from aftersales_es.app.service import AfterSales
 from aftersales_es.cli.main import main
 from aftersales_es.domain.errors import CommandRefusedError
 from aftersales_es.domain.next_actions import next_actions
 from aftersales_es.domain.statechart import commands_from
+from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 
