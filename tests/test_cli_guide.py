@@ -62,7 +62,8 @@ def test_json_is_accepted_before_or_after_every_command(where: str) -> None:
         args = [*words, *(["X"] if _positional(parser, words) else []), *needs.get(words[-1], [])]
         extra = {"apply": ["--order", "O", "--kind", "refund_only"],
                  "propose": ["--kind", "refund_only"], "rule": ["--in-favour-of", "buyer"],
-                 "create": ["--role", "admin"]}  # fmt: skip
+                 "create": ["--role", "admin"],
+                 "waive_deduction": ["--deduction", "undelivered_loss"]}  # fmt: skip
         args += extra.get(words[-1], [])
         argv = ["--json", *args] if where == "before" else [*args, "--json"]
         assert getattr(parser.parse_args(argv), "json", False) is True, words
@@ -130,7 +131,9 @@ def test_command_without_at_is_stamped_when_decided_never_before_the_last_event(
     order(other)
     now = datetime.now(UTC)
     other.execute("apply", case="C1", order="O1", kind="refund_only", at=now)
-    other.execute("reject", case="C1", reason="used", at=now)
+    other.execute(
+        "reject", case="C1", reason="used", category="other", buyer_contacted=True, at=now
+    )
     other.execute("escalate", case="C1", by="buyer", at=now)
     readings: list[datetime] = []
 

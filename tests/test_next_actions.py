@@ -36,12 +36,13 @@ def test_requested_return_lists_the_sellers_answers_and_the_ks4_deadline(
     case = app.get_case("C1")
     # when
     nxt = next_actions(case, app.ruleset_of(case))
-    # then: the seller answers or the buyer withdraws; KS-4 approves after 48 h
+    # then: the seller answers, either party escalates or the buyer withdraws;
+    # KS-4 approves after 48 h
     assert {a.command: a.actors for a in nxt.allowed} == {
         "approve": ("seller",),
         "propose": ("seller",),
         "reject": ("seller",),
-        "escalate": ("seller",),
+        "escalate": ("buyer", "seller"),
         "withdraw": ("buyer",),
     }
     first = nxt.as_dict()["if_nobody_acts"]
@@ -54,7 +55,11 @@ def test_every_listed_command_is_accepted_and_others_refused(app: AfterSales) ->
     app.execute("apply", case="C1", order="O1", kind="return_refund", at=t(days=3))
     app.execute("approve", case="C1", at=t(days=3, hours=1))
     listed = allowed(app, "C1")
-    assert listed == {"ship_back": ("buyer",), "withdraw": ("buyer",)}
+    assert listed == {
+        "ship_back": ("buyer",),
+        "withdraw": ("buyer",),
+        "escalate": ("buyer", "seller"),
+    }
     # then: a command not listed is refused by the statechart
     with pytest.raises(CommandRefusedError, match="statechart"):
         app.execute("confirm_receipt", case="C1", at=t(days=4))
@@ -79,7 +84,14 @@ def test_settled_case_allows_nothing_and_has_no_deadline(app: AfterSales) -> Non
 
 def test_a_dispute_lists_the_platforms_ruling_either_way(app: AfterSales) -> None:
     app.execute("apply", case="C1", order="O1", kind="refund_only", at=t(days=3))
-    app.execute("reject", case="C1", reason="used", at=t(days=3, hours=1))
+    app.execute(
+        "reject",
+        case="C1",
+        reason="used",
+        category="other",
+        buyer_contacted=True,
+        at=t(days=3, hours=1),
+    )
     app.execute("escalate", case="C1", by="buyer", at=t(days=3, hours=2))
     case = app.get_case("C1")
     rule = next(a for a in next_actions(case, app.ruleset_of(case)).allowed if a.command == "rule")

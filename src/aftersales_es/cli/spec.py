@@ -22,6 +22,7 @@ REASONS = (
     "not_as_described",
 )
 PARTIES = ("buyer", "seller")
+DEDUCTIONS = ("no_reply_arbitration", "undelivered_loss", "return_processing_fee", "ruled_liable")
 STATES = (
     "requested",
     "proposed",
@@ -98,9 +99,14 @@ COMMANDS: dict[str, CommandSpec] = {
         example="decline_proposal C1 --at 2026-05-15T09:00:00+08:00",
     ),
     "reject": CommandSpec(
-        "seller: reject, giving a reason (KS-3)",
-        (Option("reason", "why, in words the buyer will read"),),
-        'reject C1 --reason "used, not as sold" --at 2026-05-14T18:00:00+08:00',
+        "seller: reject, giving a reason, its category and the buyer contact (KS-3)",
+        (
+            Option("reason", "why, in words the buyer will read"),
+            Option("category", "why, as one of the rule set's rejection categories"),
+            Option("buyer_contacted", "the seller talked to the buyer first (KS-3)", flag=True),
+        ),
+        'reject C1 --reason "used, not as sold" --category other --buyer-contacted '
+        "--at 2026-05-14T18:00:00+08:00",
     ),
     "ship_back": CommandSpec(
         "buyer: ship the goods back and give the waybill (KS-5)",
@@ -108,8 +114,9 @@ COMMANDS: dict[str, CommandSpec] = {
         "ship_back C1 --carrier YTO --tracking-number YT8812345678 --at 2026-05-16T11:00:00+08:00",
     ),
     "confirm_receipt": CommandSpec(
-        "seller: confirm the goods came back (a return refunds at once)",
-        example="confirm_receipt C1 --at 2026-05-19T09:30:00+08:00",
+        "seller (or the platform at its warehouse, KM-3): confirm the goods came back",
+        (Option("by", "who received them", ("seller", "platform")),),
+        "confirm_receipt C1 --at 2026-05-19T09:30:00+08:00",
     ),
     "ship_replacement": CommandSpec(
         "seller: send the replacement or repaired item",
@@ -151,6 +158,15 @@ COMMANDS: dict[str, CommandSpec] = {
     "request_goods_back": CommandSpec(
         "seller: ask for warehouse-held goods back, paying the freight (KM-4)",
         example="request_goods_back C1 --at 2026-06-01T10:00:00+03:00",
+    ),
+    "waive_deduction": CommandSpec(
+        "platform: waive a deduction whose cause was not the seller's (KM-1)",
+        (
+            Option("deduction", "which deduction", DEDUCTIONS, required=True),
+            Option("note", "why, for the record"),
+        ),
+        "waive_deduction C1 --deduction undelivered_loss --note courier lost it "
+        "--at 2026-06-01T10:00:00+03:00",
     ),
 }
 
