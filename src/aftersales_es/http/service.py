@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -156,8 +156,8 @@ def engine_key(principal: Principal, key: str) -> str:
 
 
 def _first_at(app: AfterSales, key: str) -> datetime | None:
-    """When a keyed command was first sent: a retry without ``at`` reuses it, so
-    the same body under the same key is the same command."""
+    """When a keyed command was first decided (None: never): a replayed key
+    answers its first outcome, whatever the case's version is now."""
     try:
         record: CommandRecord = app.repository.get(key_uuid(key))
     except AggregateNotFoundError:
@@ -184,9 +184,10 @@ def run_command(
         data["idempotency_key"] = engine_key(principal, key)
         first = _first_at(app, data["idempotency_key"])
         replay = first is not None
-        if "at" not in data and first is not None:
-            data["at"] = first
-    data.setdefault("at", now or datetime.now(UTC))
+    if now is not None:
+        data.setdefault("at", now)
+    # Without an instant the engine takes "now" when it decides, inside the
+    # write's retries, so it never precedes the case's last event.
     cmd = cmds.parse_command(name, {**data, "case": case_id})
     if isinstance(cmd, cmds.Apply):
         seller, buyer = app.order_parties(cmd.order)
