@@ -1,6 +1,6 @@
 """Benchmarks: every workload against its baselines in the same run.
 
-``python -m bench`` (``make bench``) runs each workload of issue 5 and its
+``python -m bench`` (``make bench``) runs each workload and its
 baselines side by side, ``repeats`` times, interleaved, and reports medians,
 so the ratios stay meaningful on a noisy shared machine. ``--quick`` uses
 sizes small enough for CI: it checks the shape of the results and never

@@ -1,4 +1,4 @@
-"""The audit (issue 4): every case, deadline and deduction re-derived from the
+"""The audit: every case, deadline and deduction re-derived from the
 events alone agrees with the read models on a clean store; a corrupted
 read-model row is found and the command exits non-zero; the output is
 byte-identical whatever the time zone or hash seed.

@@ -1,4 +1,4 @@
-"""The audit's bulk replay (issue 5): payloads read as plain JSON (once
+"""The audit's bulk replay: payloads read as plain JSON (once
 decrypted and decompressed) derive exactly what the application's mapper
 derives; old-version and unreadable events take the mapper path; paging
 never loses or doubles a row; read-model rows of cases without events are

@@ -1,4 +1,4 @@
-"""The process's cache of cases and orders (issue 5): speed never costs correctness.
+"""The process's cache of cases and orders: speed never costs correctness.
 
 A command takes its case and order from the cache when this process saved
 them last. Another process (here a second application on the same store)

@@ -1,4 +1,4 @@
-"""Conflicting commands on one case (issue 6): exactly one winner per version.
+"""Conflicting commands on one case: exactly one winner per version.
 
 Each round opens a fresh refund-only case; then 32 threads (or 8 processes,
 each with its own :class:`AfterSales` on the shared store), released together

@@ -1,4 +1,4 @@
-"""Replay determinism (issue 6): cases rebuilt in another process, under another
+"""Replay determinism: cases rebuilt in another process, under another
 ``TZ`` and ``PYTHONHASHSEED``, with and without snapshots, are the cases that
 were recorded, and the rebuilt deduction ledger is the recorded one.
 

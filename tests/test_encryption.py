@@ -1,4 +1,4 @@
-"""Encryption at rest (issue 6): with eventsourcing's AES cipher on, personal
+"""Encryption at rest: with eventsourcing's AES cipher on, personal
 data (buyer ids, notes, rejection reasons, tracking numbers) exists only
 inside encrypted payloads. Ids are uuid5 of the caller's case and order ids
 and topics are class paths; the read models hold no personal data. A wrong,

@@ -1,4 +1,4 @@
-"""Export and offline replay (issue 4): a case exported to JSON lines and
+"""Export and offline replay: a case exported to JSON lines and
 replayed with no database equals the live case and prints the same history.
 """
 

@@ -1,4 +1,4 @@
-"""Events out (issue 3): an ordered, resumable feed of every case event.
+"""Events out: an ordered, resumable feed of every case event.
 
 A consumer that stores its position with its own writes, stops anywhere and
 resumes from that position sees every event exactly once, in order, even

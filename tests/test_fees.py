@@ -1,4 +1,4 @@
-"""Buyer-side return fees and line allocation (issue 7): exact money.
+"""Buyer-side return fees and line allocation: exact money.
 
 For any amounts, quantities and fee settings: refund + fee == asked,
 refund >= 0, and the fee is rounded to the currency's minor unit (KES and

@@ -1,4 +1,4 @@
-"""Case history and time travel (issue 4): the timeline, and the case as of any
+"""Case history and time travel: the timeline, and the case as of any
 version or instant, for cases built along every path of the engine.
 
 ``PATHS`` and :func:`run_path` are shared with the ledger, audit and export

@@ -1,4 +1,4 @@
-"""Input hardening (issue 6): every command input is validated before anything
+"""Input hardening: every command input is validated before anything
 is recorded. Each bad value gives one clear error naming the field
 (:class:`InvalidInputError`) and writes nothing; the same command with a good
 value is then accepted, so the refusal was about that field alone.

@@ -1,4 +1,4 @@
-"""The seller deduction ledger (issue 4): the read model holds exactly the
+"""The seller deduction ledger: the read model holds exactly the
 deductions the events imply, for a few hundred generated cases on both
 platforms, survives a rebuild, and totals per seller, reason and currency.
 """

@@ -1,4 +1,4 @@
-"""PostgreSQL as the scale-out store (issue 3): schemas, startup races, the
+"""PostgreSQL as the scale-out store: schemas, startup races, the
 scenario suite, the due index, and the CI rule for a missing server.
 
 Every ``app``/``store`` test of the suite also runs here (``tests/stores.py``);

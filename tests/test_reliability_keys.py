@@ -1,4 +1,4 @@
-"""Duplicate idempotency keys under load (issue 6).
+"""Duplicate idempotency keys under load.
 
 Keyed commands (apply, approve, apply again, approve again on each order),
 each sent 1-5 times by 6 senders: 2 processes (``spawn``, each with its own

@@ -1,4 +1,4 @@
-"""Rule-set tooling (issue 7): ``aftersales rules list|show|check``, the template,
+"""Rule-set tooling: ``aftersales rules list|show|check``, the template,
 and the generic example rule set run end to end with no code of its own."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The scenario layer without the read models (issue 5): an index in memory
+"""The scenario layer without the read models: an index in memory
 keeps the pending deadlines of the cases it saves, and its output is built
 from the events it saved. It must fire exactly what ``AfterSales.fire_due``
 fires, in the same order, and report exactly what the store and the read

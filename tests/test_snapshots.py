@@ -1,4 +1,4 @@
-"""Snapshots (issue 4): a long-lived case loads from a snapshot every 50
+"""Snapshots: a long-lived case loads from a snapshot every 50
 events, and gives exactly the state a full replay gives, at every depth.
 """
 
@@ -82,9 +82,9 @@ def test_long_case_loads_identically_with_and_without_snapshots(long_case: str) 
         full.close()
 
 
-#: What a Case snapshot held when snapshots were turned on (issue 4). A snapshot
+#: What a Case snapshot held when snapshots were turned on. A snapshot
 #: taken then restores only these attributes, so every attribute added since needs
-#: a class-level default on Case (as issue 7 did for ``lines`` and ``fee_total``),
+#: a class-level default on Case (as was done for ``lines`` and ``fee_total``),
 #: or a bumped ``Case.class_version`` with ``Case.upcast_v1_v2(state)``.
 SNAPSHOT_SHAPE = {
     "_created_on", "_modified_on", "amount", "applied_at", "applied_kind", "buyer_id",

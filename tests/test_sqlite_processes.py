@@ -1,4 +1,4 @@
-"""SQLite across processes (issue 3): several processes on one file under
+"""SQLite across processes: several processes on one file under
 normal load never fail with "database is locked".
 
 Writes wait for the file's single write lock (busy timeout 30 s; read-model

@@ -1,4 +1,4 @@
-"""Stateful property test (issue 6): random command sequences against the real
+"""Stateful property test: random command sequences against the real
 application, checked after every step against a small reference model of
 SPEC.md written here, independently of the engine.
 

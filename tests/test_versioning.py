@@ -1,4 +1,4 @@
-"""Event versioning (issue 4): ``Rejected`` gained ``category`` in version 2.
+"""Event versioning: ``Rejected`` gained ``category`` in version 2.
 
 A frozen history written before the change (v1 ``Rejected``: no ``category``,
 no ``class_version``) still replays: the mapper upcasts it on load with

@@ -1,5 +1,5 @@
 """The deadline worker: every deadline fires exactly once, whatever the
-crashes, restarts, races or outages (issue 3). Real processes, real stores.
+crashes, restarts, races or outages. Real processes, real stores.
 
 The PostgreSQL backlog (2,000 cases, 2,200 deadlines due in one window) is
 seeded once per module into a template database and copied per test.

@@ -157,7 +157,7 @@ class Stored(Application[UUID]):
             while len(self._hot) > self._hot_size:
                 self._hot.popitem(last=False)
 
-    # Encryption at rest (issue 6; CIPHER_TOPIC / CIPHER_KEY, see the README):
+    # Encryption at rest (CIPHER_TOPIC / CIPHER_KEY, see the README):
     # a store written under a key is readable only with it. A wrong, missing
     # or malformed key fails when the application opens, with StoreKeyError
     # (an AfterSalesError the CLI prints), before anything could be written
@@ -196,7 +196,7 @@ class Stored(Application[UUID]):
         recorder = self.factory.aggregate_recorder(purpose="snapshots")
         return ChainedEventStore(self.mapper, recorder, self.chain_heads, snapshots=True)
 
-    # issue 3: a PostgreSQL ``?schema=`` is created on first use, like the
+    # A PostgreSQL ``?schema=`` is created on first use, like the
     # tables. Processes starting at once on a fresh database race on
     # eventsourcing's CREATE TABLE/TYPE/FUNCTION (PostgreSQL) or on the first
     # write lock (SQLite); creating the tables again is safe, so retry.

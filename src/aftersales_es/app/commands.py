@@ -100,7 +100,7 @@ class Command(BaseModel):
 
 
 class LineQuantity(BaseModel):
-    """Issue 7: an order line and how many of it an application covers."""
+    """An order line and how many of it an application covers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     line: Id
@@ -108,7 +108,7 @@ class LineQuantity(BaseModel):
 
 
 def _line_list(value: object) -> object:
-    """Issue 7: ``lines`` also as text, ``"L1:2,L2:1"`` (the CLI) or a JSON list."""
+    """``lines`` also as text, ``"L1:2,L2:1"`` (the CLI) or a JSON list."""
     if not isinstance(value, str):
         return value
     text = value.strip()
@@ -126,7 +126,7 @@ def _line_list(value: object) -> object:
     return parts
 
 
-#: Issue 7: the lines an application names; None covers the whole order.
+#: The lines an application names; None covers the whole order.
 LineList = Annotated[
     list[LineQuantity], BeforeValidator(_line_list), Field(min_length=1, max_length=500)
 ]

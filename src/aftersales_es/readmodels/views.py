@@ -10,7 +10,7 @@ from aftersales_es.domain.case import Case
 from aftersales_es.domain.events import CaseEvent
 
 _SKIP = {"originator_id", "originator_version", "timestamp", "originator_topic", "at"}
-#: Issue 7 fields left out at their defaults, so cases without lines or fees
+#: Line and fee fields left out at their defaults, so cases without lines or fees
 #: print exactly as they did before lines and fees existed.
 _QUIET = {"lines": (), "fee": 0}
 
@@ -66,9 +66,9 @@ def case_dict(case: Case, events: list[CaseEvent] | None = None) -> dict[str, An
             "rule": pending.rule,
         },
     }
-    if case.lines:  # issue 7: only cases that name lines show them
+    if case.lines:  # Only cases that name lines show them
         out["lines"] = plain(list(case.lines))
-    if case.fee_total:  # issue 7: the buyer-side return fee kept from the refund
+    if case.fee_total:  # The buyer-side return fee kept from the refund
         out["fee_total"] = plain(case.fee_total)
     if events is not None:
         out["events"] = [event_dict(e) for e in events]

@@ -4,7 +4,7 @@ A scenario (:mod:`.simulate`) runs on a fresh store that it alone writes, so
 every pending deadline is on a case it saved. :class:`DueIndex` keeps them in
 a heap, fed by each save, and answers :meth:`.AfterSales.fire_due` exactly as
 the read-model deadline index would, without catching the projector up
-before every step (which cost more than the step itself, issue 5).
+before every step (which cost more than the step itself).
 """
 
 from __future__ import annotations

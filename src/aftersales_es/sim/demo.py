@@ -137,7 +137,7 @@ def _plan(path: str, i: int, rng: random.Random) -> tuple[dict[str, Any], list[S
 
 
 def _lines_plan(i: int, rng: random.Random) -> tuple[dict[str, Any], list[Step]]:
-    """Issue 7: a Kuaishou order with two lines; the buyer returns 1 of the 3
+    """A Kuaishou order with two lines; the buyer returns 1 of the 3
     of line L1 and, on every other order, gets a partial refund on L2."""
     paid = START + timedelta(minutes=rng.randrange(0, 600))
     unit, other = Decimal(rng.randrange(1000, 9000)) / 100, Decimal(rng.randrange(500, 5000)) / 100

@@ -4,7 +4,7 @@ would fire them; refused commands are reported and do not stop the run.
 
 The scenario is the only writer of its private store: an index in memory
 (:mod:`.scenario_clock`) tells ``fire_due`` which deadlines are due, and the output
-is built from each case's events, without the read-model projector (issue 5).
+is built from each case's events, without the read-model projector.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from aftersales_es.sim.clock import DueIndex
 
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    at: Instant  # bounded (issue 6): the sweep before each step does time arithmetic
+    at: Instant  # bounded: the sweep before each step does time arithmetic
     command: str = Field(min_length=1, max_length=40)
     case: Id
     order: Id | None = None
@@ -95,7 +95,7 @@ def _bulk() -> Iterator[None]:
     """Pause the cyclic garbage collector while building large acyclic data.
 
     Each full collection walks every live object; a 10,000-case scenario,
-    its store's cached aggregates and its output make that ~1 s (issue 5).
+    its store's cached aggregates and its output make that ~1 s.
     Plain data makes no cycles, and reference counting still frees it.
     """
     was = gc.isenabled()
@@ -118,7 +118,7 @@ def load_scenario(path: str | Path) -> Scenario:
         try:
             data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
         except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as exc:
-            # RecursionError: nesting deeper than the parsers recurse (issue 6).
+            # RecursionError: nesting deeper than the parsers recurse.
             raise ScenarioError(f"{path}: not valid YAML/JSON: {exc}") from None
         scenario = parse_scenario(data, origin=str(path))
     # A rule-set path is relative to the scenario file, wherever it is run from.
@@ -163,7 +163,7 @@ class ScenarioApp(AfterSales):
 
     The scenario alone writes its fresh store, so what ``save`` returned is
     every case event the store holds; the output is built from them rather
-    than reading each case back and decoding it again (issue 5). The store's
+    than reading each case back and decoding it again. The store's
     JSON round trip changes nothing the output shows, which a test checks
     for every event type.
     """
