@@ -35,7 +35,9 @@ from aftersales_es.domain.case_checks import (
     pending,
     refuse,
 )
-from aftersales_es.domain.case_steps import Context, Steps
+from aftersales_es.domain.case_payments import Context
+from aftersales_es.domain.case_steps import Steps
+from aftersales_es.domain.case_view import Deadlines
 from aftersales_es.domain.deadlines import Deadline
 from aftersales_es.domain.errors import (
     DeadlineNotPendingError,
@@ -76,7 +78,7 @@ class Case(TimedAggregate):
         currency: str,
         reason: str,
         state: str,
-        deadlines: ev.Deadlines,
+        deadlines: Deadlines,
         actor: str,
         auto: bool,
         rule: str | None,

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 
+from aftersales_es.domain.case_view import Case
 from aftersales_es.domain.deadlines import Deadline, overdue
 from aftersales_es.domain.errors import (
     CommandRefusedError,
@@ -24,7 +25,6 @@ from aftersales_es.domain.errors import (
     TransitionNotAllowedError,
     WindowClosedError,
 )
-from aftersales_es.domain.events import Case
 from aftersales_es.domain.money import fmt
 from aftersales_es.domain.order import Order
 from aftersales_es.domain.rules import RuleSet

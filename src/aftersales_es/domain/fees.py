@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 from aftersales_es.domain.money import quantum, zero
-from aftersales_es.domain.rules import SELLER_FAULT, FeeSpec
+from aftersales_es.domain.rule_parts import SELLER_FAULT, FeeSpec
 
 ROUNDING = {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP, "down": ROUND_DOWN}
 

@@ -15,20 +15,27 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from aftersales_es.domain.errors import RuleSetError
 from aftersales_es.domain.money import MINOR_UNITS
+from aftersales_es.domain.rule_parts import (
+    NO_FEE,
+    SELLER_FAULT,
+    Basis,
+    Cap,
+    Counting,
+    FeeSpec,
+    Penalty,
+    PenaltyReason,
+    Reason,
+    Setting,
+    Strict,
+    ValidityWindow,
+    default_setting,
+)
 from aftersales_es.domain.ruleproblems import InvalidRuleSetError, problems, show
 from aftersales_es.domain.rulevalues import Amount, Duration
 from aftersales_es.domain.statechart import DEADLINE_ACTIONS, KINDS, STATES, Kind, rows
@@ -49,46 +56,6 @@ __all__ = [
     "parse_ruleset",
 ]
 
-Basis = Literal["documented", "assumption", "example", "disabled", "override"]
-Reason = Literal[
-    "changed_mind",
-    "not_received",
-    "other",
-    "wrong_item",
-    "missing_item",
-    "quality_issue",
-    "damaged",
-    "not_as_described",
-]
-SELLER_FAULT: frozenset[str] = frozenset(
-    {"wrong_item", "missing_item", "quality_issue", "damaged", "not_as_described"}
-)
-#: What a seller may be penalised for (the ledger's reasons; SPEC §3).
-PenaltyReason = Literal[
-    "no_reply_arbitration", "undelivered_loss", "return_processing_fee", "ruled_liable"
-]
-#: How a window counts: real time from receipt, or whole days from the day after
-#: receipt (the Chinese statute's way: 签收次日起算), ending at midnight.
-Counting = Literal["elapsed", "from_next_day"]
-
-#: A count cap: a non-negative whole number, or ``null`` for no cap.
-Cap = Annotated[int, Field(strict=True, ge=0)] | None
-
-T = TypeVar("T")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Setting(_Strict, Generic[T]):
-    """A value tagged with the rule it comes from."""
-
-    value: T
-    rule: str = Field(min_length=1)
-    basis: Basis = "documented"
-    note: str = ""
-
 
 def _valid_kinds(action: str, state: str) -> list[str]:
     """The case kinds for which a deadline ``action`` in ``state`` is a transition."""
@@ -101,7 +68,7 @@ def _valid_kinds(action: str, state: str) -> list[str]:
     ]
 
 
-class DeadlineRule(_Strict):
+class DeadlineRule(Strict):
     """A deadline that starts when a case enters ``state`` and fires ``action``.
 
     ``kinds`` defaults to every kind the action applies to in that state.
@@ -168,90 +135,7 @@ class DeadlineRule(_Strict):
         return kinds
 
 
-class FeeSpec(_Strict):
-    """A buyer-side return fee, deducted from the refund of returned goods.
-
-    ``type`` fixed: ``value`` is an amount; percent: ``value`` is a percentage
-    (0-100) of what the buyer asked. Rounded to the currency's minor unit with
-    ``rounding`` and capped at what was asked, so refund + fee == asked.
-    """
-
-    type: Literal["fixed", "percent"]
-    value: Amount
-    waived_for_seller_fault: bool = True
-    rounding: Literal["half_even", "half_up", "down"] = "half_even"
-
-    @model_validator(mode="after")
-    def _percent_at_most_100(self) -> FeeSpec:
-        if self.type == "percent" and self.value > 100:
-            raise ValueError(f"a percent fee is at most 100 (got {self.value})")
-        return self
-
-
-#: ``return_fee`` when a rule set does not set it (no buyer-side fee).
-NO_FEE: Setting[FeeSpec | None] = Setting[FeeSpec | None](
-    value=None, rule="default", basis="assumption", note="not set in the rule set: no fee"
-)
-
-
-def _default(value: Any, note: str) -> Any:
-    """The value of a setting a rule set leaves out (rule ``default``)."""
-    return Setting[Any](value=value, rule="default", basis="assumption", note=f"not set: {note}")
-
-
-class ValidityWindow(_Strict):
-    """How long after receipt a case of ``kinds`` may be applied for (KS-10, KM-2).
-
-    It applies to goods in ``categories`` (empty: any) applied for with one of
-    ``reasons`` (empty: any); ``after`` null means never (a non-returnable
-    category, e.g. custom-made or perishable goods for a no-reason return).
-    The first window that fits wins; none fits: ``after_sales_validity``.
-    """
-
-    kinds: list[Kind] = Field(min_length=1)
-    categories: list[str] = []
-    reasons: list[Reason] = []
-    after: Duration | None
-    rule: str = Field(min_length=1)
-    basis: Basis = "documented"
-    note: str = ""
-
-    def fits(self, kind: str, category: str, reason: str) -> bool:
-        """Whether this window covers a ``kind`` case on ``category`` goods for ``reason``."""
-        return (
-            kind in self.kinds
-            and (not self.categories or category in self.categories)
-            and (not self.reasons or reason in self.reasons)
-        )
-
-
-class Penalty(_Strict):
-    """What a seller is charged for one reason: money, points, or both (KM-5).
-
-    Money is the reason's amount (SPEC §3: the amount asked, refunded, the fee
-    or the ruled refund); ``points`` is how many points a points penalty takes.
-    """
-
-    form: Literal["money", "points", "both"]
-    points: Annotated[int, Field(strict=True, ge=0)] = 0
-    rule: str = Field(min_length=1)
-    basis: Basis = "documented"
-    note: str = ""
-
-    @model_validator(mode="after")
-    def _points_when_points(self) -> Penalty:
-        if self.form != "money" and self.points <= 0:
-            raise ValueError(f"a {self.form} penalty takes points above 0")
-        if self.form == "money" and self.points:
-            raise ValueError("a money penalty takes no points (form: both for money and points)")
-        return self
-
-    @property
-    def money(self) -> bool:
-        return self.form in ("money", "both")
-
-
-class Settings(_Strict):
+class Settings(Strict):
     """The scalar values of a rule set; each key may be overridden by name."""
 
     express_refund: Setting[bool]
@@ -275,18 +159,22 @@ class Settings(_Strict):
     return_fee: Setting[FeeSpec | None] = NO_FEE
     # The settings below are optional for the same reason; each default is the
     # behaviour cases had before the setting existed.
-    cancel_gs_only: Setting[bool] = _default(False, "any order may be cancelled when undelivered")
-    waivable_deductions: Setting[list[PenaltyReason]] = _default([], "no deduction is waivable")
-    warehouse_return_extra_reasons: Setting[list[Reason]] = _default(
+    cancel_gs_only: Setting[bool] = default_setting(
+        False, "any order may be cancelled when undelivered"
+    )
+    waivable_deductions: Setting[list[PenaltyReason]] = default_setting(
+        [], "no deduction is waivable"
+    )
+    warehouse_return_extra_reasons: Setting[list[Reason]] = default_setting(
         [], "no reasons beyond warehouse_return_reasons"
     )
-    rejection_categories: Setting[list[str]] = _default([], "any category")
-    rejection_needs_buyer_contact: Setting[bool] = _default(False, "not required")
-    validity_counting: Setting[Counting] = _default("elapsed", "real time from receipt")
-    ruling_final: Setting[bool] = _default(False, "a ruled order may be applied for again")
+    rejection_categories: Setting[list[str]] = default_setting([], "any category")
+    rejection_needs_buyer_contact: Setting[bool] = default_setting(False, "not required")
+    validity_counting: Setting[Counting] = default_setting("elapsed", "real time from receipt")
+    ruling_final: Setting[bool] = default_setting(False, "a ruled order may be applied for again")
 
 
-class RuleSet(_Strict):
+class RuleSet(Strict):
     """A platform's after-sales rules, validated. Immutable; see :func:`load_ruleset`."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -298,9 +186,9 @@ class RuleSet(_Strict):
     deadlines: list[DeadlineRule]
     settings: Settings
     #: Validity windows per kind, category and reason (KS-10, KM-2); optional.
-    validity: list[ValidityWindow] = []
+    validity: list[ValidityWindow] = Field(default=[])
     #: Penalties per reason (KM-5); a reason not listed is charged in money.
-    penalties: dict[PenaltyReason, Penalty] = {}
+    penalties: dict[PenaltyReason, Penalty] = Field(default={})
 
     @field_validator("currency")
     @classmethod
