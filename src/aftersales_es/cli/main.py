@@ -34,8 +34,10 @@ from aftersales_es.cli.render import progress, render_table
 
 #: Modules that add subcommands (each has ``register(sub)``), in help order.
 PLUGINS = (
+    "aftersales_es.cli.orders",
     "aftersales_es.cli.cases",
     "aftersales_es.cli.audit",
+    "aftersales_es.cli.integrity",
     "aftersales_es.cli.ops",
     "aftersales_es.cli.rules",
     "aftersales_es.cli.tokens",

@@ -124,8 +124,7 @@ def _events(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
-    """Add the operations commands to the ``aftersales`` parser."""
+def _add_worker(sub: Any) -> None:
     seconds = positive(float, 0)
     p = add_command(
         sub,
@@ -156,6 +155,8 @@ def register(sub: Any) -> None:
         help="deadlines claimed at a time, >= 1 (default 25)",
     )
 
+
+def _add_status(sub: Any) -> None:
     p = add_command(
         sub,
         "status",
@@ -166,6 +167,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--now", metavar="TIME", help="as of this instant (default: wall clock)")
 
+
+def _add_deadlines(sub: Any) -> None:
     p = sub.add_parser("deadlines", help="the deadline index: list, or rebuild from events")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     q = add_command(
@@ -192,6 +195,9 @@ def register(sub: Any) -> None:
         examples=("deadlines rebuild",),
     )
 
+
+def _add_events(sub: Any) -> None:
+    seconds = positive(float, 0)
     p = add_command(
         sub,
         "events",
@@ -215,3 +221,11 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="seconds between polls, > 0 (default 1)",
     )
+
+
+def register(sub: Any) -> None:
+    """Add the operations commands to the ``aftersales`` parser."""
+    _add_worker(sub)
+    _add_status(sub)
+    _add_deadlines(sub)
+    _add_events(sub)
