@@ -15,6 +15,8 @@ import json
 from datetime import datetime, timedelta
 from uuid import UUID, uuid5
 
+from eventsourcing.application import AggregateNotFoundError, Repository
+
 from aftersales_es.app.commands import Command
 from aftersales_es.domain.base import NAMESPACE, TimedAggregate, TimedCreated, TimedEvent
 from aftersales_es.domain.errors import InvalidInputError
@@ -102,3 +104,14 @@ class CommandRecord(TimedAggregate):
                 f"idempotency_key: {self.key!r} was used for another command "
                 f"({self.case_id} at version {self.case_version}); use a new key"
             )
+
+
+def find_record(repository: Repository[UUID], cmd: Command) -> CommandRecord | None:
+    """The record of an earlier command under ``cmd``'s key, if it has one."""
+    if cmd.idempotency_key is None:
+        return None
+    try:
+        record: CommandRecord = repository.get(key_uuid(cmd.idempotency_key))
+    except AggregateNotFoundError:
+        return None
+    return record

@@ -14,8 +14,7 @@ with them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,10 +26,10 @@ from aftersales_es.adapters.storage import DEFAULT_STORE, Stored, replay, store_
 from aftersales_es.app import commands as cmds
 from aftersales_es.app import orders
 from aftersales_es.app.handlers import COMMAND_HANDLERS, StaleError, refusal
-from aftersales_es.app.idempotency import DEFAULT_RETENTION, CommandRecord, key_uuid
-from aftersales_es.app.ports import DeadlineIndex, DueDeadlines, Row
+from aftersales_es.app.idempotency import DEFAULT_RETENTION, CommandRecord, find_record
+from aftersales_es.app.ports import DeadlineIndex, DueDeadlines
 from aftersales_es.app.rulesets import RuleSets
-from aftersales_es.app.sweep import Fired, sweep
+from aftersales_es.app.sweep import Fired, sweep_due
 from aftersales_es.domain.base import case_uuid, order_uuid
 from aftersales_es.domain.case import Case, Context
 from aftersales_es.domain.errors import (
@@ -174,7 +173,7 @@ class CaseService(Stored):
                 # The same keyed command may have just won in another thread or
                 # process, changing the state this one was decided on (for
                 # apply, creating the case between our key and id look-ups).
-                record = self._key_record(cmd)
+                record = find_record(self.repository, cmd)
                 if record is None:
                     raise
                 record.check(cmd)
@@ -182,7 +181,7 @@ class CaseService(Stored):
         raise ConcurrencyError(f"case {cmd.case}: {cmd.name} kept conflicting; try again")
 
     def _execute(self, cmd: cmds.Command, fresh: bool, expected: int | None = None) -> Case:
-        record = self._key_record(cmd)
+        record = find_record(self.repository, cmd)
         if record is not None and not record.expired(cmd.at or self.clock(), self.key_retention):
             record.check(cmd)
             return self.get_case(record.case_id, version=record.case_version)
@@ -213,15 +212,6 @@ class CaseService(Stored):
         """The instant of a command sent without ``at``, read as it is decided
         (after its case is loaded, so never before the case's last event)."""
         return datetime.now(UTC)
-
-    def _key_record(self, cmd: cmds.Command) -> CommandRecord | None:
-        if cmd.idempotency_key is None:
-            return None
-        try:
-            record: CommandRecord = self.repository.get(key_uuid(cmd.idempotency_key))
-        except AggregateNotFoundError:
-            return None
-        return record
 
     # ------------------------------------------- loading, for the handlers
     def load_case(self, case_id: str, fresh: bool) -> tuple[Case, Order, bool]:
@@ -261,20 +251,7 @@ class CaseService(Stored):
         source = index or self.deadlines
         if source is None:
             raise InvalidInputError("fire_due: no deadline index to ask what is due")
-        fired: list[Fired] = []
-
-        @contextmanager
-        def rounds() -> Iterator[tuple[datetime, list[Row]]]:
-            yield now, source.due(now)
-
-        def fire(row: Row) -> bool:
-            result = self.fire(*row)
-            if result is not None:
-                fired.append(result)
-            return result is not None
-
-        sweep(rounds, fire, self.next_due)
-        return fired
+        return sweep_due(now, source.due, self.fire, self.next_due)
 
     def next_due(self, case_id: str) -> datetime | None:
         """The earliest deadline pending on a case after its latest event.

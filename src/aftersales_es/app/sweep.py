@@ -11,8 +11,8 @@ its rows, and the next round asks again: deadlines fire in due order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,3 +75,27 @@ def sweep(
                 if nxt is not None and nxt <= now and (chained is None or nxt < chained):
                     chained = nxt
     return done
+
+
+def sweep_due(
+    now: datetime,
+    due: Callable[[datetime], list[Row]],
+    fire: Callable[[str, str, datetime], Fired | None],
+    next_due: Callable[[str], datetime | None],
+) -> list[Fired]:
+    """In process, without claims: fire every deadline ``due(now)`` answers,
+    and any due one that a fire leads to, with ``fire``; what fired."""
+    fired: list[Fired] = []
+
+    @contextmanager
+    def rounds() -> Iterator[tuple[datetime, list[Row]]]:
+        yield now, due(now)
+
+    def fire_row(row: Row) -> bool:
+        result = fire(*row)
+        if result is not None:
+            fired.append(result)
+        return result is not None
+
+    sweep(rounds, fire_row, next_due)
+    return fired

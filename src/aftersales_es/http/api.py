@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from aftersales_es.app import access
 from aftersales_es.app import commands as cmds
 from aftersales_es.app.access import Principal
+from aftersales_es.app.fields import Instant
 from aftersales_es.audit import history as hist
 from aftersales_es.http import listing
 from aftersales_es.http.auth import principal, service
@@ -33,7 +34,7 @@ def _body_model(cls: type[cmds.Command]) -> type[BaseModel]:
     fields: dict[str, Any] = {
         n: (f.annotation, f) for n, f in cls.model_fields.items() if n not in _ENGINE_FIELDS
     }
-    fields["at"] = (cmds.Instant | None, None)
+    fields["at"] = (Instant | None, None)
     model: type[BaseModel] = create_model(
         f"{cls.__name__}Body",
         __config__=ConfigDict(extra="forbid"),

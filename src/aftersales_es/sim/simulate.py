@@ -21,7 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from aftersales_es.app.commands import COMMANDS, Id, Instant, describe
+from aftersales_es.app.commands import COMMANDS, describe
+from aftersales_es.app.fields import Id, Instant
 from aftersales_es.domain.base import case_uuid
 from aftersales_es.domain.case import Case
 from aftersales_es.domain.errors import AfterSalesError, ScenarioError
