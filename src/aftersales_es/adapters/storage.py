@@ -33,10 +33,10 @@ from aftersales_es.adapters.sql import SqlStore, create_schema, retrying
 from aftersales_es.domain.base import TimedAggregate
 from aftersales_es.domain.errors import StoreKeyError
 
-__all__ = ["DEFAULT_STORE", "Stored", "replay", "store_env"]
+__all__ = ["DEFAULT_STORE", "Stored", "fold", "store_env"]
 
 
-def replay(aggregate: Any, events: Iterable[Any]) -> Any:
+def fold(aggregate: Any, events: Iterable[Any]) -> Any:
     """Fold events into an aggregate (the repository's projector function).
 
     eventsourcing's default asserts every event against a runtime Protocol,

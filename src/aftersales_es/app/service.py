@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import RecordConflictError
 
-from aftersales_es.adapters.storage import DEFAULT_STORE, Stored, replay, store_env
+from aftersales_es.adapters.storage import DEFAULT_STORE, Stored, fold, store_env
 from aftersales_es.app import commands as cmds
 from aftersales_es.app import orders
 from aftersales_es.app.handlers import COMMAND_HANDLERS, StaleError, refusal
@@ -66,7 +66,7 @@ class CaseService(Stored):
 
     # Long cases load from a snapshot.
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Case: 50}
-    snapshotting_projectors: ClassVar[dict[type[Any], Any]] = {Case: replay}
+    snapshotting_projectors: ClassVar[dict[type[Any], Any]] = {Case: fold}
     #: How long idempotency keys are remembered (see :mod:`.idempotency`).
     key_retention = DEFAULT_RETENTION
 
@@ -107,7 +107,7 @@ class CaseService(Stored):
         """The order as it is now."""
         # Straight from its events: orders are short and never snapshotted,
         # so the repository's snapshot query would find nothing.
-        order: Order | None = replay(None, self.events.get(order_uuid(order_id)))
+        order: Order | None = fold(None, self.events.get(order_uuid(order_id)))
         if order is None:
             raise OrderNotFoundError(order_id)
         return order
@@ -129,7 +129,7 @@ class CaseService(Stored):
         """The case as it is now, or as it was at ``version``."""
         try:
             case: Case = self.repository.get(
-                case_uuid(case_id), version=version, projector_func=replay
+                case_uuid(case_id), version=version, projector_func=fold
             )
         except AggregateNotFoundError:
             raise CaseNotFoundError(case_id) from None

@@ -74,7 +74,7 @@ def _order_show(args: argparse.Namespace) -> int:
 
 
 def _order_list(args: argparse.Namespace) -> int:
-    from aftersales_es.adapters.storage import replay
+    from aftersales_es.adapters.storage import fold
 
     app = open_app(args)
     topic = "aftersales_es.order:Registered"
@@ -85,7 +85,7 @@ def _order_list(args: argparse.Namespace) -> int:
         if not page:
             break
         for n in page:
-            order = replay(None, app.events.get(n.originator_id))
+            order = fold(None, app.events.get(n.originator_id))
             if args.seller is None or order.seller_id == args.seller:
                 rows.append({"position": n.id, **_order_view(order)})
         start = page[-1].id + 1
