@@ -161,3 +161,16 @@ def test_rules_show_prints_the_glossary(capsys: pytest.CaptureFixture[str]) -> N
     assert "glossary" in out
     for term in ("INV-cap", "ruled_liable", "gs", "statechart"):
         assert term in out
+
+
+def test_help_vocabulary_matches_the_domain_word_for_word() -> None:
+    """The CLI spells the vocabulary out so that ``--help`` starts without the
+    domain; these copies must be the domain's own lists, in its order."""
+    from typing import get_args
+
+    from aftersales_es.domain import rule_parts, statechart
+
+    assert spec.KINDS == statechart.KINDS
+    assert spec.STATES == statechart.STATES
+    assert get_args(rule_parts.Reason) == spec.REASONS
+    assert get_args(rule_parts.PenaltyReason) == spec.DEDUCTIONS
