@@ -16,36 +16,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from aftersales_es.domain import case_checks as checks
 from aftersales_es.domain import events as ev
 from aftersales_es.domain.base import TimedAggregate, case_uuid
 from aftersales_es.domain.case_apply import application, check_resubmission
-from aftersales_es.domain.case_checks import (
-    allowed,
-    check_cap,
-    check_evidence,
-    check_goods_held,
-    check_plan,
-    check_receiver,
-    check_rejection,
-    check_slot,
-    check_time,
-    check_waiver,
-    check_waybill,
-    due_deadline,
-    pending,
-    refuse,
-)
 from aftersales_es.domain.case_payments import Context
 from aftersales_es.domain.case_steps import Steps
 from aftersales_es.domain.case_view import Deadlines
 from aftersales_es.domain.deadlines import Deadline
-from aftersales_es.domain.errors import (
-    DeadlineNotPendingError,
-    NotAllowedError,
-    TransitionNotAllowedError,
-)
 from aftersales_es.domain.money import zero
-from aftersales_es.domain.statechart import destination
 
 __all__ = ["Case", "Context"]
 
@@ -119,7 +98,7 @@ class Case(TimedAggregate):
     @property
     def pending_deadlines(self) -> list[Deadline]:
         """Every pending deadline: the case's own one and any KM-4 goods deadline."""
-        return pending(self)
+        return checks.pending(self)
 
     @property
     def pending_deadline(self) -> Deadline | None:
@@ -162,43 +141,32 @@ class Case(TimedAggregate):
 
     def approve(self, ctx: Context, *, at: datetime) -> None:
         """The seller approves the application as asked (KS-2, KS-4)."""
-        dest = allowed(self, "approve", "seller", at)
+        dest = checks.allowed(self, "approve", "seller", at)
         Steps(self, ctx).approve(at, dest, actor="seller", auto=False, rule=None)
 
     def propose(
         self, ctx: Context, *, at: datetime, kind: str, amount: Decimal, offline: bool = False
     ) -> None:
         """The seller proposes another plan (KM-6); it needs the buyer's consent (KM-7)."""
-        allowed(self, "propose", "seller", at)
-        check_plan(self, kind, amount, offline)
-        check_cap(self, ctx.order, "propose", amount)
-        steps = Steps(self, ctx)
-        fields = steps.common(at, "seller", "proposed")
-        steps.record(ev.Proposed, **fields, kind=kind, amount=amount, offline=offline)
+        checks.allowed(self, "propose", "seller", at)
+        checks.check_plan(self, kind, amount, offline)
+        checks.check_cap(self, ctx.order, "propose", amount)
+        fields = {"kind": kind, "amount": amount, "offline": offline}
+        Steps(self, ctx).note(ev.Proposed, at, "seller", "proposed", **fields)
 
     def accept_proposal(self, ctx: Context, *, at: datetime) -> None:
         """The buyer consents: the plan is in force as if the seller approved it (KM-7)."""
-        plan = self.proposal
-        if plan is None:
-            refuse(self, TransitionNotAllowedError, "accept_proposal", "KM-7", "nothing proposed")
+        plan = checks.check_proposal(self)
         key = "offline" if plan["offline"] else plan["kind"]
-        dest = allowed(self, "accept_proposal", "buyer", at, plan=key)
+        dest = checks.allowed(self, "accept_proposal", "buyer", at, plan=key)
         kind, amount = plan["kind"], plan["amount"]
-        check_cap(self, ctx.order, "accept_proposal", amount)
-        steps = Steps(self, ctx)
-        resting = dest if dest == "awaiting_return" else self.state
-        fields = steps.common(at, "buyer", resting, kind=kind)
-        steps.record(ev.ProposalAccepted, **fields, kind=kind, amount=amount)
-        if dest == "refunded":
-            steps.refund(at, amount, actor="buyer", auto=False, rule=None)
-        elif dest == "closed":
-            steps.close(at, "resolved_offline", actor="buyer", auto=False, rule="KS-7")
+        checks.check_cap(self, ctx.order, "accept_proposal", amount)
+        Steps(self, ctx).accept(at, dest, kind, amount)
 
     def decline_proposal(self, ctx: Context, *, at: datetime) -> None:
         """The buyer declines; the case is back with the seller, review deadline anew."""
-        dest = allowed(self, "decline_proposal", "buyer", at)
-        steps = Steps(self, ctx)
-        steps.record(ev.ProposalDeclined, **steps.common(at, "buyer", dest))
+        dest = checks.allowed(self, "decline_proposal", "buyer", at)
+        Steps(self, ctx).note(ev.ProposalDeclined, at, "buyer", dest)
 
     def reject(
         self,
@@ -211,27 +179,20 @@ class Case(TimedAggregate):
     ) -> None:
         """The seller rejects, giving a reason and its category, having talked to
         the buyer (KS-3; KM-6's ``malicious_return``); the buyer may escalate or apply anew."""
-        allowed(self, "reject", "seller", at)
-        category = check_rejection(self, ctx.rules, reason, category, buyer_contacted)
-        steps = Steps(self, ctx)
-        steps.record(
-            ev.Rejected,
-            **steps.common(at, "seller", "rejected"),
-            reason=reason,
-            category=category,
-            buyer_contacted=buyer_contacted,
-        )
+        checks.allowed(self, "reject", "seller", at)
+        category = checks.check_rejection(self, ctx.rules, reason, category, buyer_contacted)
+        fields = {"reason": reason, "category": category, "buyer_contacted": buyer_contacted}
+        Steps(self, ctx).note(ev.Rejected, at, "seller", "rejected", **fields)
         ctx.order.release(self.case_id, at)
         ctx.order.record_rejection(self.case_id, at)
 
     def ship_back(self, ctx: Context, *, at: datetime, carrier: str, tracking_number: str) -> None:
         """The buyer ships the goods back and gives the waybill (KS-5)."""
-        dest = allowed(self, "ship_back", "buyer", at)
+        dest = checks.allowed(self, "ship_back", "buyer", at)
         d = ctx.rules.deadline_for("awaiting_return", self.kind)
-        check_waybill(self, "ship_back", d.rule if d else "KS-5", carrier, tracking_number)
-        steps = Steps(self, ctx)
-        fields = steps.common(at, "buyer", dest)
-        steps.record(ev.ShippedBack, **fields, carrier=carrier, tracking_number=tracking_number)
+        checks.check_waybill(self, "ship_back", d.rule if d else "KS-5", carrier, tracking_number)
+        waybill = {"carrier": carrier, "tracking_number": tracking_number}
+        Steps(self, ctx).note(ev.ShippedBack, at, "buyer", dest, **waybill)
 
     def confirm_receipt(self, ctx: Context, *, at: datetime, by: str = "seller") -> None:
         """The goods' receiver confirms receipt; a return is refunded at once (KS-6).
@@ -239,40 +200,39 @@ class Case(TimedAggregate):
         KM-3: goods bound for the overseas warehouse are received by the
         platform's warehouse, any other return by the seller.
         """
-        dest = allowed(self, "confirm_receipt", by, at)
+        dest = checks.allowed(self, "confirm_receipt", by, at)
         steps = Steps(self, ctx)
-        check_receiver(self, by, steps.to_warehouse(), ctx.rules.settings.warehouse_returns.rule)
+        checks.check_receiver(
+            self, by, steps.to_warehouse(), ctx.rules.settings.warehouse_returns.rule
+        )
         steps.receive(at, dest, actor=by, auto=False, rule=None)
 
     def ship_replacement(
         self, ctx: Context, *, at: datetime, carrier: str, tracking_number: str
     ) -> None:
         """The seller sends the replacement or repaired item."""
-        dest = allowed(self, "ship_replacement", "seller", at)
-        check_waybill(self, "ship_replacement", "KS-7", carrier, tracking_number)
-        steps = Steps(self, ctx)
-        fields = steps.common(at, "seller", dest)
-        steps.record(
-            ev.ReplacementShipped, **fields, carrier=carrier, tracking_number=tracking_number
-        )
+        dest = checks.allowed(self, "ship_replacement", "seller", at)
+        checks.check_waybill(self, "ship_replacement", "KS-7", carrier, tracking_number)
+        waybill = {"carrier": carrier, "tracking_number": tracking_number}
+        Steps(self, ctx).note(ev.ReplacementShipped, at, "seller", dest, **waybill)
 
     def confirm_completion(self, ctx: Context, *, at: datetime) -> None:
         """The buyer confirms the exchange or repair is done."""
-        dest = allowed(self, "confirm_completion", "buyer", at)
+        dest = checks.allowed(self, "confirm_completion", "buyer", at)
         Steps(self, ctx).complete(at, dest, actor="buyer", auto=False, rule=None)
 
     def escalate(self, ctx: Context, *, at: datetime, by: str = "buyer") -> None:
         """Either party asks the platform to intervene (KS-8, KM-6)."""
-        dest = allowed(self, "escalate", by, at)
+        dest = checks.allowed(self, "escalate", by, at)
         if self.state == "rejected":  # the rejection gave up the order's slot: take it back
-            check_slot(self, "escalate", at, ctx.order)
+            checks.check_slot(self, "escalate", at, ctx.order)
             ctx.order.occupy(self.case_id, at, self.line_ids)
         Steps(self, ctx).escalate(at, dest, by=by, actor=by, auto=False, rule=None)
 
     def submit_evidence(self, ctx: Context, *, at: datetime, by: str = "buyer", note: str) -> None:
         """A party submits evidence within the platform's time limit (KS-8)."""
-        dest = allowed(self, "submit_evidence", by, at)
-        check_evidence(self, at, note, ctx.rules.settings.evidence_window.rule)
+        dest = checks.allowed(self, "submit_evidence", by, at)
+        checks.check_evidence(self, at, note, ctx.rules.settings.evidence_window.rule)
         steps = Steps(self, ctx)
         fields = steps.common(at, by, dest, keep=True)
         steps.record(ev.EvidenceSubmitted, **fields, by=by, note=note)
@@ -287,17 +247,11 @@ class Case(TimedAggregate):
         seller_liable: bool | None = None,
     ) -> None:
         """The platform rules; final (KS-8, KM-8). For the buyer: refund; else close."""
-        allowed(self, "rule", "platform", at, outcome=f"for_{in_favour_of}")
+        checks.allowed(self, "rule", "platform", at, outcome=f"for_{in_favour_of}")
         # The rule set's dispute rule (KS-8, KM-8, or a user rule set's own id).
         rule_id = ctx.rules.settings.evidence_window.rule
-        for_buyer = in_favour_of == "buyer"
-        amount = zero(self.currency)
-        if for_buyer:
-            amount = self.amount if refund_amount is None else refund_amount
-            if amount <= 0:
-                refuse(self, NotAllowedError, "rule", rule_id, "a ruling for the buyer refunds > 0")
-            check_cap(self, ctx.order, "rule", amount)
-        liable = for_buyer and (True if seller_liable is None else seller_liable)
+        amount = checks.check_ruling(self, ctx.order, in_favour_of, refund_amount, rule_id)
+        liable = in_favour_of == "buyer" and (True if seller_liable is None else seller_liable)
         Steps(self, ctx).arbitrate(at, in_favour_of, amount, liable=liable, rule=rule_id)
 
     def waive_deduction(self, ctx: Context, *, at: datetime, deduction: str, note: str) -> None:
@@ -308,13 +262,13 @@ class Case(TimedAggregate):
         makes waivable, each deduction at most once.
         """
         rule = ctx.rules.settings.waivable_deductions
-        check_time(self, "waive_deduction", at, goods=False)
-        found = check_waiver(self, rule.value, rule.rule, deduction, note)
+        checks.check_time(self, "waive_deduction", at, goods=False)
+        found = checks.check_waiver(self, rule.value, rule.rule, deduction, note)
         Steps(self, ctx).waive(at, found, note, rule=rule.rule)
 
     def withdraw(self, ctx: Context, *, at: datetime) -> None:
         """The buyer withdraws the application."""
-        allowed(self, "withdraw", "buyer", at)
+        checks.allowed(self, "withdraw", "buyer", at)
         steps = Steps(self, ctx)
         steps.record(ev.Withdrawn, **steps.common(at, "buyer", self.state))
         steps.close(at, "withdrawn", actor="buyer", auto=False, rule=None)
@@ -326,8 +280,8 @@ class Case(TimedAggregate):
         life of their own beside the case. Refused once their 90-day scrap
         deadline (or the case's own deadline) has fallen due: that fires first.
         """
-        check_time(self, "request_goods_back", at, goods=True)
-        check_goods_held(self, ctx.rules.settings.goods_scrap_after.rule)
+        checks.check_time(self, "request_goods_back", at, goods=True)
+        checks.check_goods_held(self, ctx.rules.settings.goods_scrap_after.rule)
         Steps(self, ctx).goods_leave(ev.GoodsReturnToSellerRequested, at, actor="seller", rule=None)
 
     def fire(self, ctx: Context, *, name: str, due: datetime) -> None:
@@ -336,12 +290,4 @@ class Case(TimedAggregate):
         Deadlines fire in due order: one with an earlier deadline still pending
         is not fired (it is not yet this one's turn).
         """
-        d = due_deadline(self, name, due)
-        if d.action == "scrap_goods":
-            Steps(self, ctx).goods_leave(ev.GoodsScrapped, d.due, actor="system", rule=d.rule)
-            return
-        outcome = Steps(self, ctx).settlement() if d.action == "auto_rule" else None
-        dest = destination(d.action, self.state, self.kind, "system", outcome=outcome)
-        if dest is None:  # a rule file paired an action with the wrong kind
-            raise DeadlineNotPendingError(f"case {self.case_id}: {d.action} not valid here")
-        Steps(self, ctx).fire(d.action, d.due, dest, d.rule)
+        Steps(self, ctx).fire_due(checks.due_deadline(self, name, due))

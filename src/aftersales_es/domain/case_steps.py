@@ -14,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from aftersales_es.domain import events as ev
 from aftersales_es.domain.case_apply import express_refund_applies
 from aftersales_es.domain.case_checks import check_cap
 from aftersales_es.domain.case_payments import Context, PaymentSteps
 from aftersales_es.domain.case_view import Case
-from aftersales_es.domain.deadlines import GOODS_DEADLINE, goods_deadline, later
+from aftersales_es.domain.deadlines import GOODS_DEADLINE, Deadline, goods_deadline, later
 from aftersales_es.domain.errors import DeadlineNotPendingError
 from aftersales_es.domain.money import quantum, zero
 from aftersales_es.domain.statechart import destination
@@ -46,6 +47,18 @@ class Steps(PaymentSteps):
             rule = s.express_refund.rule
             self.refund(at, case.amount, actor="system", auto=True, rule=rule)
 
+    def fire_due(self, d: Deadline) -> None:
+        """Fire the due deadline ``d``, stamped with its due instant."""
+        if d.action == "scrap_goods":
+            self.goods_leave(ev.GoodsScrapped, d.due, actor="system", rule=d.rule)
+            return
+        case = self.case
+        outcome = self.settlement() if d.action == "auto_rule" else None
+        dest = destination(d.action, case.state, case.kind, "system", outcome=outcome)
+        if dest is None:  # a rule file paired an action with the wrong kind
+            raise DeadlineNotPendingError(f"case {case.case_id}: {d.action} not valid here")
+        self.fire(d.action, d.due, dest, d.rule)
+
     def fire(self, action: str, at: datetime, dest: str, rule: str) -> None:
         """What a deadline's ``action`` does when it fires at ``at`` (toward ``dest``)."""
         if action == "auto_approve":
@@ -67,6 +80,22 @@ class Steps(PaymentSteps):
             self.settle(at, dest, rule)
         else:
             self.complete(at, dest, actor="system", auto=True, rule=rule)
+
+    def note(
+        self, event_class: type[ev.CaseEvent], at: datetime, actor: str, state: str, **fields: Any
+    ) -> None:
+        """Record ``event_class`` by ``actor`` into ``state``, with its own ``fields``."""
+        self.record(event_class, **self.common(at, actor, state), **fields)
+
+    def accept(self, at: datetime, dest: str, kind: str, amount: Decimal) -> None:
+        """The buyer consents to the proposal: its plan is in force (KM-7)."""
+        resting = dest if dest == "awaiting_return" else self.case.state
+        fields = self.common(at, "buyer", resting, kind=kind)
+        self.record(ev.ProposalAccepted, **fields, kind=kind, amount=amount)
+        if dest == "refunded":
+            self.refund(at, amount, actor="buyer", auto=False, rule=None)
+        elif dest == "closed":
+            self.close(at, "resolved_offline", actor="buyer", auto=False, rule="KS-7")
 
     def goods_price(self) -> Decimal:
         """What the goods of an exchange or repair case are worth: its lines' caps,

@@ -13,26 +13,37 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from aftersales_es.domain.base import TimedCreated, TimedEvent
-from aftersales_es.domain.case_view import Case, Deadlines
+from aftersales_es.domain.base import TimedCreated
+from aftersales_es.domain.case_event import CaseEvent
+from aftersales_es.domain.case_view import Case
+from aftersales_es.domain.ledger_events import DeductionRecorded, DeductionWaived, PointsDeducted
 
-
-class CaseEvent(TimedEvent):
-    actor: str
-    auto: bool
-    rule: str | None
-    state: str
-    deadlines: Deadlines
-
-    def apply(self, case: Case) -> None:
-        case.state = self.state
-        case.deadlines = self.deadlines
-        if self.at > case.last_at:
-            case.last_at = self.at
-        self.record(case)
-
-    def record(self, case: Case) -> None:
-        """Assign this event's own fields (overridden where there are any)."""
+__all__ = [
+    "EVENT_TYPES",
+    "Applied",
+    "Approved",
+    "Arbitrated",
+    "CaseEvent",
+    "Closed",
+    "Completed",
+    "DeductionRecorded",
+    "DeductionWaived",
+    "Escalated",
+    "EvidenceSubmitted",
+    "GoodsReturnToSellerRequested",
+    "GoodsScrapped",
+    "PointsDeducted",
+    "ProposalAccepted",
+    "ProposalDeclined",
+    "ProposalLapsed",
+    "Proposed",
+    "Received",
+    "Refunded",
+    "Rejected",
+    "ReplacementShipped",
+    "ShippedBack",
+    "Withdrawn",
+]
 
 
 class Applied(CaseEvent, TimedCreated):
@@ -236,48 +247,6 @@ class Closed(CaseEvent):
 
     def record(self, case: Case) -> None:
         case.closed_reason = self.reason
-
-
-class DeductionRecorded(CaseEvent):
-    seller_id: str
-    reason: str
-    amount: Decimal
-    currency: str
-
-    def record(self, case: Case) -> None:
-        case.deducted_total += self.amount
-        entry = {"version": self.originator_version, "reason": self.reason, "amount": self.amount}
-        case.deductions_recorded = [*case.deductions_recorded, entry]
-
-
-class DeductionWaived(CaseEvent):
-    """The platform waives a recorded deduction (KM-1's exception).
-
-    The deduction at ``deduction_version`` stays as it was; this is its
-    reversing ledger entry, with the platform's ``note`` (why).
-    """
-
-    seller_id: str
-    reason: str
-    amount: Decimal
-    currency: str
-    deduction_version: int
-    note: str
-
-    def record(self, case: Case) -> None:
-        case.deducted_total -= self.amount
-        case.waived_versions = [*case.waived_versions, self.deduction_version]
-
-
-class PointsDeducted(CaseEvent):
-    """A points penalty on the seller for ``reason`` (KM-5's "deduction item")."""
-
-    seller_id: str
-    reason: str
-    points: int
-
-    def record(self, case: Case) -> None:
-        case.points_total += self.points
 
 
 class GoodsReturnToSellerRequested(CaseEvent):
