@@ -8,28 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from aftersales_es.cli.common import add_command, emit, open_app, positive
+from aftersales_es.cli.common import add_command, emit, instant, open_app, positive
 from aftersales_es.cli.render import progress, render_table
 
 if TYPE_CHECKING:
     from aftersales_es.audit.check import Report
-
-
-def _when(text: str | None, flag: str) -> datetime | None:
-    from aftersales_es.domain.errors import InvalidInputError
-
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(f"{flag} {text!r}: not an ISO 8601 time") from None
-    if when.tzinfo is None:
-        raise InvalidInputError(f"{flag} {text!r}: needs a timezone offset (+08:00, Z)")
-    return when
 
 
 def history_text(view: dict[str, Any]) -> str:
@@ -62,7 +47,7 @@ def _history(args: argparse.Namespace) -> int:
     from aftersales_es.audit.history import history
 
     app = open_app(args)
-    view = history(app, args.case, version=args.version, as_of=_when(args.as_of, "--as-of"))
+    view = history(app, args.case, version=args.version, as_of=args.as_of)
     emit(args, view, history_text)
     return 0
 
@@ -76,8 +61,8 @@ def _deductions(args: argparse.Namespace) -> int:
     data = ledger.report(
         app,
         seller=args.seller,
-        start=_when(args.start, "--from"),
-        end=_when(args.end, "--to"),
+        start=args.start,
+        end=args.end,
         reason=args.reason,
     )
     emit(args, data, _ledger_text)
@@ -154,7 +139,9 @@ def _add_history(sub: Any) -> None:
         ),
     )
     p.add_argument("case", help="case id")
-    p.add_argument("--as-of", dest="as_of", metavar="TIME", help="as it stood then (ISO 8601)")
+    p.add_argument(
+        "--as-of", dest="as_of", type=instant, metavar="TIME", help="as it stood then (ISO 8601)"
+    )
     p.add_argument(
         "--version",
         type=positive(int, 1, strict=False),
@@ -175,8 +162,12 @@ def _add_deductions(sub: Any) -> None:
         ),
     )
     p.add_argument("--seller", help="only this seller")
-    p.add_argument("--from", dest="start", metavar="TIME", help="from this time (inclusive)")
-    p.add_argument("--to", dest="end", metavar="TIME", help="up to this time (exclusive)")
+    p.add_argument(
+        "--from", dest="start", type=instant, metavar="TIME", help="from this time (inclusive)"
+    )
+    p.add_argument(
+        "--to", dest="end", type=instant, metavar="TIME", help="up to this time (exclusive)"
+    )
     p.add_argument("--reason", help="only this reason (ruled_liable, no_reply_arbitration, ...)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the read models first")
 

@@ -12,26 +12,11 @@ import json
 import signal
 import sys
 import threading
-from datetime import datetime
 from types import FrameType
 from typing import Any
 
-from aftersales_es.cli.common import add_command, emit, open_app, positive
+from aftersales_es.cli.common import add_command, emit, instant, open_app, positive
 from aftersales_es.cli.render import progress, render_table
-
-
-def _instant(text: str | None, flag: str) -> datetime | None:
-    from aftersales_es.domain.errors import InvalidInputError
-
-    if text is None:
-        return None
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(f"{flag}: not an ISO 8601 instant: {text!r}") from None
-    if at.tzinfo is None:
-        raise InvalidInputError(f"{flag}: needs a timezone offset: {text!r}")
-    return at
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -45,7 +30,7 @@ def _open(args: argparse.Namespace) -> Any:
 def _worker(args: argparse.Namespace) -> int:
     from aftersales_es.cli.worker import serve
 
-    start = _instant(args.now, "--now")
+    start = args.now
     app = _open(args)
     try:
         return serve(app, start=start, batch=args.batch, poll=args.poll, once=args.once)
@@ -56,7 +41,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from aftersales_es.app.worker import wall_clock
 
-    now = _instant(args.now, "--now") or wall_clock()
+    now = args.now or wall_clock()
     app = _open(args)  # kept: the read models run on its connections
     data = app.read_models.backlog(now)
 
@@ -91,7 +76,7 @@ def _deadlines(args: argparse.Namespace) -> int:
             count = retry_busy(app.projector.rebuild)
         emit(args, {"rebuilt_from_events": count, "position": app.projector.position()}, None)
         return 0
-    before = _instant(args.due_before, "--due-before")
+    before = args.due_before
     rows = app.read_models.deadlines(before, args.limit)
     emit(args, rows, lambda r: render_table(r, DEADLINE_COLUMNS))
     return 0
@@ -144,6 +129,7 @@ def _add_worker(sub: Any) -> None:
     )
     p.add_argument(
         "--now",
+        type=instant,
         metavar="TIME",
         help="virtual clock start, ISO 8601 with offset (default: wall clock)",
     )
@@ -165,7 +151,9 @@ def _add_status(sub: Any) -> None:
         writes=False,
         examples=("status", "--json status"),
     )
-    p.add_argument("--now", metavar="TIME", help="as of this instant (default: wall clock)")
+    p.add_argument(
+        "--now", type=instant, metavar="TIME", help="as of this instant (default: wall clock)"
+    )
 
 
 def _add_deadlines(sub: Any) -> None:
@@ -179,7 +167,13 @@ def _add_deadlines(sub: Any) -> None:
         writes=False,
         examples=("deadlines list --due-before 2026-06-01T00:00:00Z",),
     )
-    q.add_argument("--due-before", dest="due_before", metavar="TIME", help="only those due by then")
+    q.add_argument(
+        "--due-before",
+        dest="due_before",
+        type=instant,
+        metavar="TIME",
+        help="only those due by then",
+    )
     q.add_argument(
         "--limit",
         type=positive(int, 1, strict=False),
