@@ -33,6 +33,7 @@ from aftersales_es.domain.base import case_uuid
 from aftersales_es.domain.case import Case
 from aftersales_es.domain.errors import InvalidInputError
 from aftersales_es.domain.events import EVENT_TYPES, Applied, CaseEvent
+from aftersales_es.domain.order import FACTS
 from aftersales_es.readmodels.projector import EVENTS_TOPIC
 from aftersales_es.readmodels.views import plain
 
@@ -41,19 +42,7 @@ if TYPE_CHECKING:
 
 SCHEMA = "aftersales-case-export"
 SCHEMA_VERSION = 1
-ORDER_FACTS = (
-    "order_id",
-    "seller_id",
-    "buyer_id",
-    "platform",
-    "amount",
-    "currency",
-    "paid_at",
-    "shipped_at",
-    "delivered_at",
-    "gs",
-    "lines",
-)
+ORDER_FACTS = (*FACTS, "lines")
 
 
 class ExportError(InvalidInputError):

@@ -8,24 +8,11 @@ from typing import Any
 from aftersales_es.cli.common import add_command, emit, instant, open_app, positive
 from aftersales_es.cli.render import cell, render_table
 
-ORDER_FIELDS = (
-    "order_id",
-    "seller_id",
-    "buyer_id",
-    "platform",
-    "amount",
-    "currency",
-    "paid_at",
-    "shipped_at",
-    "delivered_at",
-    "gs",
-    "refunded_total",
-    "open_case_id",
-)
-
 
 def _order_view(order: Any) -> dict[str, Any]:
-    return {k: getattr(order, k) for k in ORDER_FIELDS}
+    from aftersales_es.domain.order import FACTS
+
+    return {k: getattr(order, k) for k in (*FACTS, "refunded_total", "open_case_id")}
 
 
 def _order_text(view: dict[str, Any]) -> str:

@@ -148,6 +148,22 @@ class CaseRuled(TimedEvent):
         order.rulings = (*order.rulings, ruling)
 
 
+#: The facts an order is registered with, as attributes of :class:`Order`:
+#: what an export carries and what ``order show`` prints, besides its lines.
+FACTS = (
+    "order_id",
+    "seller_id",
+    "buyer_id",
+    "platform",
+    "amount",
+    "currency",
+    "paid_at",
+    "shipped_at",
+    "delivered_at",
+    "gs",
+)
+
+
 class Order(OrderLines, TimedAggregate):
     """An order that after-sales cases are applied on."""
 
