@@ -37,7 +37,7 @@ ROLES: tuple[Role, ...] = ("buyer", "seller", "platform", "auditor", "admin")
 #: Roles that see every case, the ledger of every seller, the audit and the feed.
 READ_ALL = frozenset({"platform", "auditor", "admin"})
 #: Commands whose sending party is a field of the command, not fixed by the table.
-PARTY_FIELD = {"escalate": "by", "submit_evidence": "by"}
+PARTY_FIELD = {"escalate": "by", "submit_evidence": "by", "message": "by"}
 ACCESS_RULE = "access"
 
 

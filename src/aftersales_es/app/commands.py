@@ -24,16 +24,20 @@ from pydantic_core import PydanticCustomError
 
 from aftersales_es.app.fields import (
     AmountText,
+    Attachments,
+    Author,
+    EvidenceIds,
     Id,
     Instant,
     Key,
+    MessageText,
     Party,
     ShortText,
     Text,
     one_line,
 )
 from aftersales_es.domain.errors import InvalidInputError
-from aftersales_es.domain.rules import Kind, Reason
+from aftersales_es.domain.rules import Kind
 
 
 class Command(BaseModel):
@@ -92,8 +96,12 @@ class Apply(Command):
     order: Id
     kind: Kind
     amount: AmountText | None = None
-    reason: Reason = "other"
+    #: An id of the rule set's reason catalogue (``aftersales rules show``).
+    reason: Id = "other"
     lines: LineList | None = None
+    #: The buyer's description and photos, posted as the buyer's first message.
+    note: MessageText = ""
+    attachments: Attachments = []
 
 
 class Approve(Command):
@@ -154,7 +162,8 @@ class Escalate(Command):
 class SubmitEvidence(Command):
     name: Literal["submit_evidence"] = "submit_evidence"
     by: Party = "buyer"
-    note: Text = ""
+    note: MessageText = ""
+    attachments: Attachments = []
 
 
 class Rule(Command):
@@ -162,6 +171,19 @@ class Rule(Command):
     in_favour_of: Party
     refund_amount: AmountText | None = None
     seller_liable: bool | None = None
+    #: The evidence items the ruling considered (``E1,E3``) and why it rules so.
+    evidence: EvidenceIds = []
+    reasoning: MessageText = ""
+
+
+class Message(Command):
+    """A message to the case from the buyer, the seller or the platform, with
+    attachments; it never changes the case's state."""
+
+    name: Literal["message"] = "message"
+    by: Author
+    text: MessageText = ""
+    attachments: Attachments = []
 
 
 class Withdraw(Command):
@@ -187,7 +209,7 @@ COMMANDS: dict[str, type[Command]] = {
     for c in (
         Apply, Approve, Propose, AcceptProposal, DeclineProposal, Reject, ShipBack,
         ConfirmReceipt, ShipReplacement, ConfirmCompletion, Escalate, SubmitEvidence, Rule,
-        Withdraw, RequestGoodsBack, WaiveDeduction,
+        Withdraw, RequestGoodsBack, WaiveDeduction, Message,
     )
 }  # fmt: skip
 

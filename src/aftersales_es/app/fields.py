@@ -11,7 +11,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from aftersales_es.domain.money import check_amount_text
 
@@ -66,3 +66,46 @@ AmountText = Annotated[str, BeforeValidator(_amount_text), Field(min_length=1, m
 #: A business instant: with a timezone, within :data:`EARLIEST` .. :data:`LATEST`.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
 Party = Literal["buyer", "seller"]
+Author = Literal["buyer", "seller", "platform"]
+#: A message's text: a hard bound on what reaches the domain; the rule set's
+#: ``message_max_chars`` is the limit users meet.
+MessageText = Annotated[str, Field(max_length=65_536), AfterValidator(_no_control)]
+
+
+def _file_name(value: str) -> str:
+    """A file's own name: no folder, no way out of one, nothing invisible."""
+    one_line(value)
+    if "/" in value or "\\" in value or value in (".", "..") or value.startswith("."):
+        raise ValueError(f"{value!r} is not a plain file name (no folders, no leading dot)")
+    return value
+
+
+FileName = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_file_name)]
+
+
+class AttachmentRef(BaseModel):
+    """A file as a case refers to it: the sha256 of its bytes, their size,
+    the media type read from them, and the sender's file name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    size: int = Field(strict=True, ge=0, le=2**40)
+    media_type: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(one_line)]
+    name: FileName
+
+
+Attachments = Annotated[list[AttachmentRef], Field(max_length=100)]
+
+
+def _id_list(value: object) -> object:
+    """Ids also as text, ``"E1,E3"`` (the CLI)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+EvidenceIds = Annotated[
+    list[Annotated[str, Field(pattern=r"^E[0-9]{1,6}$")]],
+    BeforeValidator(_id_list),
+    Field(max_length=1000),
+]

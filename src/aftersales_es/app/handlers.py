@@ -112,6 +112,8 @@ def apply(cmd: cmds.Apply, ws: Workspace, fresh: bool, expected: int | None = No
             reason=cmd.reason,
             # The order lines the application names (None: the whole order).
             lines=None if cmd.lines is None else [p.model_dump() for p in cmd.lines],
+            attachments=[a.model_dump() for a in cmd.attachments],
+            note=cmd.note,
         )
     return Decision(case, order, at, [*ws.rules.records(rules, at)])
 
@@ -157,4 +159,5 @@ COMMAND_HANDLERS: dict[type[cmds.Command], Handler] = {
     cmds.Withdraw: on_case(Case.withdraw),
     cmds.RequestGoodsBack: on_case(Case.request_goods_back),
     cmds.WaiveDeduction: on_case(Case.waive_deduction),
+    cmds.Message: on_case(Case.post_message),
 }

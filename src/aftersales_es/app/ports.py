@@ -9,6 +9,7 @@ its in-memory index instead (:class:`aftersales_es.sim.clock.DueIndex`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -37,4 +38,36 @@ class DeadlineIndex(DueDeadlines, Protocol):
         context is open (other workers skip them) and at most ``lease``
         seconds idle. Where the store cannot lock rows, the caller serialises
         workers itself and the rows are merely read."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Where attachment bytes live, by the sha256 of their content.
+
+    The events hold only references; the store keeps each content once, so
+    two cases attaching the same photo share it. Adapters:
+    :mod:`aftersales_es.adapters.blobs` (a folder beside a SQLite store, a
+    table in PostgreSQL, memory).
+    """
+
+    where: str
+
+    def put(self, digest: str, data: bytes) -> bool:
+        """Store ``data`` under ``digest`` (atomically); True if it was not there."""
+        ...
+
+    def get(self, digest: str) -> bytes | None:
+        """The bytes stored under ``digest``, or None."""
+        ...
+
+    def has(self, digest: str) -> bool:
+        """Whether ``digest`` is stored."""
+        ...
+
+    def delete(self, digest: str) -> None:
+        """Remove ``digest`` (nothing if absent)."""
+        ...
+
+    def digests(self) -> Iterator[tuple[str, datetime]]:
+        """Every stored digest with the instant it was written."""
         ...

@@ -22,9 +22,11 @@ from typing import Any, ClassVar
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import RecordConflictError
 
+from aftersales_es.adapters.blobs import open_blobs
 from aftersales_es.adapters.storage import DEFAULT_STORE, Stored, fold, store_env
 from aftersales_es.app import commands as cmds
 from aftersales_es.app import orders
+from aftersales_es.app.attachments import Staging
 from aftersales_es.app.handlers import COMMAND_HANDLERS, StaleError, refusal
 from aftersales_es.app.idempotency import DEFAULT_RETENTION, CommandRecord, find_record
 from aftersales_es.app.ports import DeadlineIndex, DueDeadlines
@@ -81,6 +83,8 @@ class CaseService(Stored):
         super().__init__({**store_env(store), **(env or {})})
         self.rules = RuleSets(self.repository, rulesets, settings)
         self._conflicted: set[str] = set()  # case ids whose apply met a conflict
+        #: Where attachment bytes live (beside the events; see :mod:`.attachments`).
+        self.blobs = open_blobs(dict(self.env), self.sql)
 
     def ruleset(self, platform: str) -> RuleSet:
         """The rule set new cases on ``platform`` are applied under."""
@@ -148,6 +152,7 @@ class CaseService(Stored):
         /,
         *,
         expected_version: int | None = None,
+        files: Mapping[str, bytes] | None = None,
         **data: Any,
     ) -> Case:
         """Run one command (a model, or a name plus fields) and return the case.
@@ -159,13 +164,24 @@ class CaseService(Stored):
         yet), else raises :class:`VersionMismatchError` and writes nothing: the
         check is part of the version-checked write, so it holds across
         processes. A keyed command already run answers its first outcome
-        whatever the version.
+        whatever the version. ``files`` holds the bytes of the attachments the
+        command cites, by digest: written only once the command is decided,
+        removed again if its events are not saved (see :mod:`.attachments`).
         """
         cmd = command if isinstance(command, cmds.Command) else cmds.parse_command(command, data)
+        staged = Staging(self.blobs, files)
+        staged.check(cmd)
+        try:
+            return self._run(cmd, expected_version, staged)
+        except BaseException:
+            staged.undo()
+            raise
+
+    def _run(self, cmd: cmds.Command, expected_version: int | None, staged: Staging) -> Case:
         fresh = False
         for _ in range(self.max_tries):
             try:
-                return self._execute(cmd, fresh, expected_version)
+                return self._execute(cmd, fresh, expected_version, staged)
             except (RecordConflictError, StaleError):
                 fresh = True  # decide again on state loaded from the store
                 continue
@@ -180,7 +196,9 @@ class CaseService(Stored):
                 return self.get_case(record.case_id, version=record.case_version)
         raise ConcurrencyError(f"case {cmd.case}: {cmd.name} kept conflicting; try again")
 
-    def _execute(self, cmd: cmds.Command, fresh: bool, expected: int | None = None) -> Case:
+    def _execute(
+        self, cmd: cmds.Command, fresh: bool, expected: int | None, staged: Staging
+    ) -> Case:
         record = find_record(self.repository, cmd)
         if record is not None and not record.expired(cmd.at or self.clock(), self.key_retention):
             record.check(cmd)
@@ -190,6 +208,9 @@ class CaseService(Stored):
             raise InvalidInputError(f"command: no handler for {type(cmd).__name__}")
         decision = handler(cmd, self, fresh, expected)
         case, order, extra = decision.case, decision.order, decision.extra
+        before = case.version - len(case.pending_events)
+        staged.cited_before(cmd, [a for a in case.attachments if a["version"] <= before])
+        staged.write()  # the blobs before the events that cite them
         if cmd.idempotency_key is not None:
             if record is None:
                 extra.append(CommandRecord.record(cmd, case.version, decision.at))

@@ -12,10 +12,11 @@ that do not match the digest the case recorded.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
@@ -49,8 +50,12 @@ class ExportError(InvalidInputError):
     """An export file that cannot be replayed (unknown schema, corrupt, inconsistent)."""
 
 
-def export_lines(app: AfterSales, case_ids: Sequence[str]) -> Iterable[str]:
-    """The JSON lines of an export of ``case_ids`` (header first)."""
+def export_lines(
+    app: AfterSales, case_ids: Sequence[str], *, attachments: bool = False
+) -> Iterable[str]:
+    """The JSON lines of an export of ``case_ids`` (header first); with
+    ``attachments``, a bundle: each case's files follow its events (``blob``
+    records, base64), and :func:`replay` checks them."""
     header = {"type": "header", "schema": SCHEMA, "schema_version": SCHEMA_VERSION}
     yield _dump({**header, "cases": list(case_ids)})
     for case_id in case_ids:
@@ -75,6 +80,8 @@ def export_lines(app: AfterSales, case_ids: Sequence[str]) -> Iterable[str]:
                     "digest": prev,
                 }
             )
+        if attachments:
+            yield from blob_lines(app, case)
 
 
 def _dump(obj: dict[str, Any]) -> str:
@@ -89,6 +96,8 @@ class Replayed:
     events: list[CaseEvent]
     order: dict[str, Any]
     ruleset: dict[str, Any]
+    #: A bundle's files by digest, each checked against its digest (empty: no bundle).
+    blobs: dict[str, bytes] = field(default_factory=dict)
 
 
 def mapper() -> Mapper[UUID]:
@@ -129,11 +138,49 @@ def replay(lines: Iterable[str]) -> list[Replayed]:
         block = cases.setdefault(str(rec.get("case_id")), {"events": []})
         if rec["type"] == "event":
             block["events"].append(rec)
+        elif rec["type"] == "blob":
+            block.setdefault("blobs", []).append(rec)
         elif rec["type"] in ("order", "ruleset"):
             block[rec["type"]] = rec
         else:
             raise ExportError(f"unknown record type {rec['type']!r}")
     return [_rebuild(case_id, block) for case_id, block in cases.items()]
+
+
+def blob_lines(app: AfterSales, case: Case) -> Iterable[str]:
+    """One ``blob`` record per file the case cites (each content once)."""
+    seen: set[str] = set()
+    for ref in case.attachments:
+        digest = ref["digest"]
+        if digest in seen:
+            continue
+        seen.add(digest)
+        data = app.blobs.get(digest)
+        if data is None:
+            where = f"case {case.case_id}: attachment {ref['name']!r} ({digest})"
+            raise ExportError(f"{where} is not in {app.blobs.where}; run 'aftersales verify'")
+        content = base64.b64encode(data).decode()
+        record = {"type": "blob", "case_id": case.case_id, "digest": digest}
+        yield _dump({**record, "media_type": ref["media_type"], "data": content})
+
+
+def _check_blobs(case: Case, records: list[dict[str, Any]]) -> dict[str, bytes]:
+    """A bundle's files: each is the content its digest names, none is missing."""
+    found: dict[str, bytes] = {}
+    for rec in records:
+        digest = str(rec.get("digest"))
+        try:
+            data = base64.b64decode(str(rec.get("data")), validate=True)
+        except ValueError:
+            raise ExportError(f"case {case.case_id}: blob {digest}: not base64") from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ExportError(f"case {case.case_id}: blob {digest}: its bytes do not match")
+        found[digest] = data
+    for ref in case.attachments:
+        if ref["digest"] not in found:
+            why = f"attachment {ref['name']!r} ({ref['digest']}) is not in the bundle"
+            raise ExportError(f"case {case.case_id}: {why}")
+    return found
 
 
 def _rebuild(case_id: str, block: dict[str, Any]) -> Replayed:
@@ -164,4 +211,5 @@ def _rebuild(case_id: str, block: dict[str, Any]) -> Replayed:
     recorded = first.ruleset["digest"] if isinstance(first, Applied) else None
     if hashlib.sha256(canonical.encode()).hexdigest() != recorded:
         raise ExportError(f"case {case_id}: rule-set values do not match the recorded digest")
-    return Replayed(case, events, block["order"]["facts"], values)
+    blobs = _check_blobs(case, block["blobs"]) if "blobs" in block else {}
+    return Replayed(case, events, block["order"]["facts"], values, blobs)

@@ -37,6 +37,9 @@ _COMMON = {
     "state",
     "deadlines",
 }
+#: Fields added to events later, left out of the detail when empty (files,
+#: the evidence a ruling considered, its reasoning).
+_OPTIONAL = {"attachments", "evidence", "reasoning"}
 #: Case attributes beyond ``case_dict`` that an auditor needs to see.
 _EXTRA = (
     "applied_kind",
@@ -50,6 +53,7 @@ _EXTRA = (
     "escalated_by",
     "evidence_due",
     "evidence_count",
+    "evidence",
     "ruling",
     "closed_reason",
 )
@@ -97,7 +101,10 @@ def timeline(events: Sequence[CaseEvent]) -> list[dict[str, Any]]:
         detail = {
             k: plain(v)
             for k, v in sorted(e.__dict__.items())
-            if k not in _COMMON and k not in AMOUNT_FIELDS and k != "class_version"
+            if k not in _COMMON
+            and k not in AMOUNT_FIELDS
+            and k != "class_version"
+            and not (k in _OPTIONAL and not v)
         }
         rows.append(
             {
@@ -231,8 +238,15 @@ _IN_HEADER = {"case_id", "order_id", "seller_id", "buyer_id", "platform", "curre
 def _short(value: Any) -> str:
     if isinstance(value, dict) and {"name", "version", "digest"} <= set(value):
         return f"{value['name']}@v{value['version']}"
+    if isinstance(value, list) and value and all(_is_file(v) for v in value):
+        # attachments: name, type and the digest's first digits ('evidence CASE' has it whole)
+        return ", ".join(f"{v['name']} ({v['media_type']}, {v['digest'][:12]})" for v in value)
     text = value if isinstance(value, str) else _compact(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_file(value: Any) -> bool:
+    return isinstance(value, dict) and "digest" in value and "media_type" in value
 
 
 def _compact(value: Any) -> str:

@@ -62,7 +62,21 @@ def case_text(view: dict[str, Any]) -> str:
         }
         for e in view.get("events", [])
     ]
-    return "\n".join(head) + "\n\n" + render_table(rows, ["v", "at", "event", "by", "state"])
+    text = "\n".join(head) + "\n\n" + render_table(rows, ["v", "at", "event", "by", "state"])
+    return text + conversation_text(view.get("events", []))
+
+
+def conversation_text(events: list[dict[str, Any]]) -> str:
+    """The messages and evidence of a case, one line each, with their files."""
+    lines = []
+    for e in events:
+        if e["type"] not in ("MessagePosted", "EvidenceSubmitted"):
+            continue
+        words = e.get("text", e.get("note", ""))
+        files = ", ".join(f"{a['name']} ({a['media_type']})" for a in e.get("attachments", []))
+        line = f"  v{e['version']} {e['at']} {e['by']}: {words}"
+        lines.append(line + (f" [{files}]" if files else ""))
+    return "\n\nconversation:\n" + "\n".join(lines) if lines else ""
 
 
 def _run_command(args: argparse.Namespace) -> int:
@@ -70,12 +84,17 @@ def _run_command(args: argparse.Namespace) -> int:
     data: dict[str, Any] = {"case": args.case, "at": args.at}
     if args.idempotency_key is not None:
         data["idempotency_key"] = args.idempotency_key
+    files: dict[str, bytes] = {}
     for option in spec.COMMANDS[args.command].options:
         value = getattr(args, option.field, None)
-        if value is not None:
+        if option.files and value:
+            from aftersales_es.cli.files import read_files
+
+            data[option.field], files = read_files(value)
+        elif value is not None:
             data[option.field] = value
     app = open_app(args)
-    case = app.execute(args.command, **data)
+    case = app.execute(args.command, files=files, **data)
     emit(args, case_view(app, case), case_text)
     return 0
 
@@ -133,6 +152,10 @@ def _add_case_commands(sub: Any) -> None:
             flag = "--" + o.field.replace("_", "-")
             if o.flag:
                 add_yes_no(p, flag, o.field, o.help)
+                continue
+            if o.files:
+                p.add_argument("--attach", dest=o.field, action="append", metavar="FILE",
+                               help=o.help)  # fmt: skip
                 continue
             choices = f" ({', '.join(o.choices)})" if o.choices else ""
             p.add_argument(

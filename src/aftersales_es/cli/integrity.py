@@ -32,7 +32,8 @@ def _export(args: argparse.Namespace) -> int:
     app = open_app(args)
     with progress("export") as bar:
         lines, done = [], 0
-        for line in export_lines(app, args.cases):  # every case is found before writing
+        bundle = export_lines(app, args.cases, attachments=args.attachments)
+        for line in bundle:  # every case is found before writing
             lines.append(line)
             if bar is not None and line.startswith('{"type":"order"'):  # one per case
                 done += 1
@@ -88,6 +89,9 @@ def _verify(args: argparse.Namespace) -> int:
         result, doc = anchors.take(app, heads=args.heads)
     else:
         result = verify(app, args.cases)
+    from aftersales_es.audit.blobs import check as check_blobs
+
+    result.findings += check_blobs(app, args.cases)  # attachments missing, altered, orphaned
     if result.findings:
         rows = [asdict(f) for f in result.findings]
         if args.json:
@@ -109,11 +113,16 @@ def _add_export(sub: Any) -> None:
         "write cases as self-contained JSON lines",
         _export,
         writes=False,
-        examples=("export C1 C2 -o cases.jsonl",),
+        examples=("export C1 C2 -o cases.jsonl", "export C1 --attachments -o c1-bundle.jsonl"),
     )
     p.add_argument("cases", nargs="+", metavar="CASE")
     p.add_argument(
         "-o", "--output", type=writable_file, metavar="FILE", help="file to write (default: stdout)"
+    )
+    p.add_argument(
+        "--attachments",
+        action="store_true",
+        help="bundle each case's files (base64); replay checks them against their digests",
     )
 
 

@@ -36,6 +36,7 @@ from aftersales_es.cli.render import progress, render_table
 PLUGINS = (
     "aftersales_es.cli.orders",
     "aftersales_es.cli.cases",
+    "aftersales_es.cli.evidence",
     "aftersales_es.cli.audit",
     "aftersales_es.cli.integrity",
     "aftersales_es.cli.ops",

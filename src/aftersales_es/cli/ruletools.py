@@ -69,7 +69,26 @@ def describe(rules: RuleSet) -> dict[str, Any]:
         "deadlines": deadlines,
         "validity": validity,
         "penalties": penalties,
+        "catalogue": catalogue_rows(data["catalogue"]),
     }
+
+
+def catalogue_rows(catalogue: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per catalogue item: section, id, labels, evidence need, rule, basis."""
+    rows = []
+    for section in ("reasons", "rejection_categories"):
+        part = catalogue[section]
+        for item in part["items"]:
+            need = item.get("evidence")
+            needs = ""
+            if need:
+                needs = ", ".join(f"{need[k]} {k}" for k in ("images", "files") if need[k])
+            rule = need["rule"] if need else part["rule"]
+            basis = need["basis"] if need else part["basis"]
+            labels = {"id": item["id"], "en": item["en"], "zh": item["zh"]}
+            rows.append({"section": section, **labels, "evidence": needs, "rule": rule,
+                         "basis": basis})  # fmt: skip
+    return rows
 
 
 def show(name_or_path: str | Path) -> dict[str, Any]:
@@ -133,6 +152,8 @@ def _notes(rules: RuleSet) -> list[str]:
         if key not in rules.settings.model_fields_set:
             value = getattr(rules.settings, key)
             notes.append(f"settings.{key} not set; default {_cell(value.value)} [{value.rule}]")
+    if rules.catalogue.reasons.rule == "default":
+        notes.append("catalogue not set; the engine's reasons, any rejection category [default]")
     return notes + _waits(rules)
 
 
@@ -212,6 +233,10 @@ def _extra_tables(view: dict[str, Any]) -> list[str]:
     if view.get("penalties"):
         cols = ["reason", "form", "points", "rule", "basis", "note"]
         out += ["", "penalties", render_table(view["penalties"], cols)]
+    if view.get("catalogue"):
+        cols = ["section", "id", "en", "zh", "evidence", "rule", "basis"]
+        out += ["", "catalogue (reasons and rejection categories)",
+                render_table(view["catalogue"], cols)]  # fmt: skip
     return out
 
 

@@ -22,6 +22,7 @@ REASONS = (
     "not_as_described",
 )
 PARTIES = ("buyer", "seller")
+AUTHORS = ("buyer", "seller", "platform")
 DEDUCTIONS = ("no_reply_arbitration", "undelivered_loss", "return_processing_fee", "ruled_liable")
 STATES = (
     "requested",
@@ -47,6 +48,7 @@ class Option:
     choices: tuple[str, ...] | None = None
     required: bool = False
     flag: bool = False  # a yes/no value: --x / --no-x, or --x true|false
+    files: bool = False  # files to attach: --attach FILE, repeatable
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ _WAYBILL = (
     Option("tracking_number", "the waybill (tracking) number"),
 )
 _BY = Option("by", "who sends it", PARTIES)
+_ATTACH = Option(
+    "attachments",
+    "a file to attach (a photo, video or PDF; repeat for more); its type is read from its bytes",
+    files=True,
+)
 
 COMMANDS: dict[str, CommandSpec] = {
     "apply": CommandSpec(
@@ -71,8 +78,14 @@ COMMANDS: dict[str, CommandSpec] = {
             Option("order", "the order the case is about", required=True),
             Option("kind", "what the buyer asks for", KINDS, required=True),
             Option("amount", "refund asked, a plain decimal like 89.90 (default: the order)"),
-            Option("reason", "why (default: other); some rules depend on it", REASONS),
+            Option(
+                "reason",
+                "why (default: other): an id of the rule set's reason catalogue"
+                f" ('rules show'; shipped: {', '.join(REASONS)}); some need a photo",
+            ),
             Option("lines", "order lines and quantities, LINE:QTY,... like L1:2,L3:1"),
+            Option("note", "the buyer's description, posted with the attachments as a message"),
+            _ATTACH,
         ),
         "apply C1 --order O1 --kind return_refund --reason quality_issue "
         "--at 2026-05-14T10:00:00+08:00",
@@ -135,8 +148,9 @@ COMMANDS: dict[str, CommandSpec] = {
     ),
     "submit_evidence": CommandSpec(
         "buyer or seller: evidence for the platform, within its window (KS-8)",
-        (_BY, Option("note", "the evidence, in words")),
-        'submit_evidence C1 --by buyer --note "photos sent" --at 2026-05-15T12:00:00+08:00',
+        (_BY, Option("note", "the evidence, in words"), _ATTACH),
+        'submit_evidence C1 --by buyer --note "the crack" --attach crack.jpg '
+        "--at 2026-05-15T12:00:00+08:00",
     ),
     "rule": CommandSpec(
         "platform: rule on a dispute; final (KS-8, KM-8)",
@@ -148,6 +162,8 @@ COMMANDS: dict[str, CommandSpec] = {
                 "for the buyer: is the seller charged the refund (ruled_liable; default true)",
                 flag=True,
             ),
+            Option("evidence", "the evidence items considered, E1,E3 ('evidence CASE' lists them)"),
+            Option("reasoning", "why the platform rules so, recorded with the ruling"),
         ),
         "rule C1 --in-favour-of buyer --seller-liable false --at 2026-05-18T10:00:00+08:00",
     ),
@@ -167,6 +183,16 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         "waive_deduction C1 --deduction undelivered_loss --note courier lost it "
         "--at 2026-06-01T10:00:00+03:00",
+    ),
+    "message": CommandSpec(
+        "buyer, seller or platform: write to the case, with files; never changes its state",
+        (
+            Option("by", "who writes", AUTHORS, required=True),
+            Option("text", "the message"),
+            _ATTACH,
+        ),
+        'message C1 --by buyer --text "the lid is cracked" --attach lid.jpg '
+        "--at 2026-05-14T11:00:00+08:00",
     ),
 }
 

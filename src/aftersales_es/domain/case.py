@@ -23,13 +23,15 @@ from aftersales_es.domain.case_apply import application, check_resubmission
 from aftersales_es.domain.case_payments import Context
 from aftersales_es.domain.case_steps import Steps
 from aftersales_es.domain.case_view import Deadlines
+from aftersales_es.domain.conversation import Conversation
 from aftersales_es.domain.deadlines import Deadline
+from aftersales_es.domain.evidence import check_application_evidence, check_considered, check_files
 from aftersales_es.domain.money import zero
 
 __all__ = ["Case", "Context"]
 
 
-class Case(TimedAggregate):
+class Case(Conversation, TimedAggregate):
     """One after-sales case. Create it with :meth:`open`, never directly."""
 
     # Class-level defaults, so snapshots taken before lines and fees existed
@@ -123,19 +125,26 @@ class Case(TimedAggregate):
         amount: Decimal | None,
         reason: str,
         lines: list[dict[str, Any]] | None = None,
+        attachments: Sequence[dict[str, Any]] = (),
+        note: str = "",
     ) -> Case:
         """Apply for after-sales on ``ctx.order`` (the buyer's ``apply``).
 
         ``lines`` ([{line, quantity}]) names order lines and quantities;
-        None or empty covers the whole order.
+        None or empty covers the whole order. ``note`` and ``attachments``
+        (the buyer's description and photos) follow as the buyer's message.
         """
         order, rules = ctx.order, ctx.rules
         fields = application(
             case_id, order, rules, at=at, kind=kind, amount=amount, lines=lines, reason=reason
         )
         check_resubmission(case_id, order, rules)
+        check_files(case_id, "new", "apply", rules, attachments)
+        check_application_evidence(case_id, rules, reason, attachments)
         case = cls._create(ev.Applied, id=case_uuid(case_id), at=at, reason=reason, **fields)
         order.occupy(case_id, at, case.line_ids)
+        if note.strip() or attachments:
+            case.post_message(ctx, at=at, by="buyer", text=note, attachments=attachments)
         Steps(case, ctx).grant_at_once(at)
         return case
 
@@ -229,14 +238,6 @@ class Case(TimedAggregate):
             ctx.order.occupy(self.case_id, at, self.line_ids)
         Steps(self, ctx).escalate(at, dest, by=by, actor=by, auto=False, rule=None)
 
-    def submit_evidence(self, ctx: Context, *, at: datetime, by: str = "buyer", note: str) -> None:
-        """A party submits evidence within the platform's time limit (KS-8)."""
-        dest = checks.allowed(self, "submit_evidence", by, at)
-        checks.check_evidence(self, at, note, ctx.rules.settings.evidence_window.rule)
-        steps = Steps(self, ctx)
-        fields = steps.common(at, by, dest, keep=True)
-        steps.record(ev.EvidenceSubmitted, **fields, by=by, note=note)
-
     def rule(
         self,
         ctx: Context,
@@ -245,14 +246,19 @@ class Case(TimedAggregate):
         in_favour_of: str,
         refund_amount: Decimal | None = None,
         seller_liable: bool | None = None,
+        evidence: Sequence[str] = (),
+        reasoning: str = "",
     ) -> None:
-        """The platform rules; final (KS-8, KM-8). For the buyer: refund; else close."""
+        """The platform rules; final (KS-8, KM-8). For the buyer: refund; else close.
+        It records the ``evidence`` items (``E1``, ...) it considered and its ``reasoning``."""
         checks.allowed(self, "rule", "platform", at, outcome=f"for_{in_favour_of}")
         # The rule set's dispute rule (KS-8, KM-8, or a user rule set's own id).
         rule_id = ctx.rules.settings.evidence_window.rule
         amount = checks.check_ruling(self, ctx.order, in_favour_of, refund_amount, rule_id)
+        check_considered(self, list(evidence), rule_id)
         liable = in_favour_of == "buyer" and (True if seller_liable is None else seller_liable)
-        Steps(self, ctx).arbitrate(at, in_favour_of, amount, liable=liable, rule=rule_id)
+        why = {"evidence": tuple(evidence), "reasoning": reasoning}
+        Steps(self, ctx).arbitrate(at, in_favour_of, amount, liable=liable, rule=rule_id, **why)
 
     def waive_deduction(self, ctx: Context, *, at: datetime, deduction: str, note: str) -> None:
         """The platform finds a deduction's cause was not the seller's (KM-1).

@@ -96,6 +96,10 @@ def check_application(
     if kind not in rules.kinds:
         offered = ", ".join(rules.kinds)
         raise refuse(NotAllowedError, f"{rules.name}.kinds", f"{kind} not offered ({offered})")
+    reasons = rules.catalogue.reasons
+    if reason not in reasons.ids:
+        why = f"unknown reason {reason!r}; use one of: {', '.join(reasons.ids)}"
+        raise refuse(NotAllowedError, reasons.rule, why)
     if at < order.paid_at:
         raise refuse(WindowClosedError, "order", f"applied before payment ({order.paid_at})")
     if order.last_case_at is not None and at < order.last_case_at:

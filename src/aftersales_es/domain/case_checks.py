@@ -191,11 +191,13 @@ def check_rejection(
     if must.value and case.kind in REPLACEMENT_KINDS:
         why = f"the merchant must support an exchange or repair ({case.kind})"
         refuse(case, NotAllowedError, "reject", must.rule, why)
-    known = s.rejection_categories
-    if category is None and len(known.value) == 1:
-        category = known.value[0]
-    if known.value and category not in known.value:
-        why = f"a rejection names its category, one of: {', '.join(known.value)}"
+    known = rules.catalogue.rejection_categories
+    if category is None and len(known.ids) == 1:
+        category = known.ids[0]
+    if known.ids and category not in known.ids:
+        why = f"a rejection names its category, one of: {', '.join(known.ids)}"
+        if category is not None:
+            why = f"unknown category {category!r}; use one of: {', '.join(known.ids)}"
         refuse(case, NotAllowedError, "reject", known.rule, why)
     contact = s.rejection_needs_buyer_contact
     if contact.value and not contacted:
@@ -244,13 +246,14 @@ def check_slot(case: Case, command: str, at: datetime, order: Order) -> None:
     check_order_time(case, command, at, order)
 
 
-def check_evidence(case: Case, at: datetime, note: str, rule: str) -> None:
-    """KS-8: evidence comes within the platform's time limit and says something."""
+def check_evidence(case: Case, at: datetime, note: str, rule: str, *, files: int = 0) -> None:
+    """KS-8: evidence comes within the platform's time limit and says something
+    (a note, or ``files`` attached)."""
     if case.evidence_due is not None and at > case.evidence_due:
         why = f"evidence was due by {case.evidence_due.isoformat()}"
         refuse(case, WindowClosedError, "submit_evidence", rule, why)
-    if not note.strip():
-        refuse(case, NotAllowedError, "submit_evidence", rule, "evidence needs a note")
+    if not note.strip() and not files:
+        refuse(case, NotAllowedError, "submit_evidence", rule, "evidence needs a note or a file")
 
 
 def check_goods_held(case: Case, rule: str) -> None:

@@ -220,10 +220,18 @@ class Steps(PaymentSteps):
             self.refund(at, case.amount, actor=actor, auto=auto, rule=rule, returned=True)
 
     def arbitrate(
-        self, at: datetime, in_favour_of: str, amount: Decimal, *, liable: bool, rule: str
+        self,
+        at: datetime,
+        in_favour_of: str,
+        amount: Decimal,
+        *,
+        liable: bool,
+        rule: str,
+        **why: Any,
     ) -> None:
         """The platform's ruling: for the buyer a refund (and a deduction if the
-        seller is liable), for the seller the case closes (KS-8, KM-8)."""
+        seller is liable), for the seller the case closes (KS-8, KM-8).
+        ``why``: the evidence it considered and its reasoning."""
         fields = self.common(at, "platform", self.case.state, rule=rule)
         self.record(
             ev.Arbitrated,
@@ -231,6 +239,7 @@ class Steps(PaymentSteps):
             in_favour_of=in_favour_of,
             refund_amount=amount,
             seller_liable=liable,
+            **why,
         )
         self.rule_on_order(at)
         if liable:

@@ -51,6 +51,11 @@ class Case(Protocol):
     deductions_recorded: Sequence[dict[str, Any]]
     waived_versions: Sequence[int]
     points_total: int
+    #: Every attachment reference on the case, with the version that brought it.
+    attachments: Sequence[dict[str, Any]]
+    #: The evidence items (``E1``, ...): submitted evidence and messages with files.
+    evidence: Sequence[dict[str, Any]]
+    messages: int
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         """Record an event of ``event_class`` (eventsourcing's ``Aggregate`` method)."""

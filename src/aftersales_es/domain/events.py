@@ -17,6 +17,7 @@ from aftersales_es.domain.base import TimedCreated
 from aftersales_es.domain.case_event import CaseEvent
 from aftersales_es.domain.case_view import Case
 from aftersales_es.domain.ledger_events import DeductionRecorded, DeductionWaived, PointsDeducted
+from aftersales_es.domain.message_events import MessagePosted, add_evidence
 
 __all__ = [
     "EVENT_TYPES",
@@ -32,6 +33,7 @@ __all__ = [
     "EvidenceSubmitted",
     "GoodsReturnToSellerRequested",
     "GoodsScrapped",
+    "MessagePosted",
     "PointsDeducted",
     "ProposalAccepted",
     "ProposalDeclined",
@@ -218,23 +220,34 @@ class Escalated(CaseEvent):
 
 
 class EvidenceSubmitted(CaseEvent):
+    """Evidence for the platform (KS-8): a note and, since attachments, files."""
+
     by: str
     note: str
+    attachments: tuple[dict[str, Any], ...] = ()
 
     def record(self, case: Case) -> None:
         case.evidence_count += 1
+        add_evidence(case, self, "evidence", self.note)
 
 
 class Arbitrated(CaseEvent):
+    """A ruling; ``evidence`` (the items it considered) and ``reasoning`` were
+    added with evidence items: older rulings considered nothing recorded."""
+
     in_favour_of: str
     refund_amount: Decimal
     seller_liable: bool
+    evidence: tuple[str, ...] = ()
+    reasoning: str = ""
 
     def record(self, case: Case) -> None:
         case.ruling = {
             "in_favour_of": self.in_favour_of,
             "refund_amount": self.refund_amount,
             "seller_liable": self.seller_liable,
+            **({"evidence": list(self.evidence)} if self.evidence else {}),
+            **({"reasoning": self.reasoning} if self.reasoning else {}),
         }
 
 
@@ -284,5 +297,6 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         PointsDeducted,
         GoodsReturnToSellerRequested,
         GoodsScrapped,
+        MessagePosted,
     )
 }

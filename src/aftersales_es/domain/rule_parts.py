@@ -38,6 +38,8 @@ Counting = Literal["elapsed", "from_next_day"]
 
 #: A count cap: a non-negative whole number, or ``null`` for no cap.
 Cap = Annotated[int, Field(strict=True, ge=0)] | None
+#: A limit: a whole number above zero.
+Positive = Annotated[int, Field(strict=True, gt=0)]
 
 T = TypeVar("T")
 

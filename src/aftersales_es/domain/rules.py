@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from aftersales_es.domain.catalogue import Catalogue, MediaType, legacy_catalogue
 from aftersales_es.domain.errors import RuleSetError
 from aftersales_es.domain.money import MINOR_UNITS
 from aftersales_es.domain.rule_parts import (
@@ -30,6 +31,7 @@ from aftersales_es.domain.rule_parts import (
     FeeSpec,
     Penalty,
     PenaltyReason,
+    Positive,
     Reason,
     Setting,
     Strict,
@@ -168,10 +170,16 @@ class Settings(Strict):
     warehouse_return_extra_reasons: Setting[list[Reason]] = default_setting(
         [], "no reasons beyond warehouse_return_reasons"
     )
-    rejection_categories: Setting[list[str]] = default_setting([], "any category")
     rejection_needs_buyer_contact: Setting[bool] = default_setting(False, "not required")
     validity_counting: Setting[Counting] = default_setting("elapsed", "real time from receipt")
     ruling_final: Setting[bool] = default_setting(False, "a ruled order may be applied for again")
+    # Attachments and messages (evidence and the case conversation).
+    attachment_max_bytes: Setting[Positive] = default_setting(10 * 2**20, "10 MiB a file")
+    attachment_types: Setting[list[MediaType]] = default_setting(
+        ["image/jpeg", "image/png", "application/pdf"], "photos and PDF documents"
+    )
+    attachments_per_case: Setting[Positive] = default_setting(20, "20 files a case")
+    message_max_chars: Setting[Positive] = default_setting(2000, "2,000 characters a message")
 
 
 class RuleSet(Strict):
@@ -189,6 +197,30 @@ class RuleSet(Strict):
     validity: list[ValidityWindow] = Field(default=[])
     #: Penalties per reason (KM-5); a reason not listed is charged in money.
     penalties: dict[PenaltyReason, Penalty] = Field(default={})
+    #: The reasons and rejection categories commands may name, with labels;
+    #: a rule set stored before catalogues gets the legacy one.
+    catalogue: Catalogue
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_catalogue(cls, data: Any) -> Any:
+        # Rule sets stored before catalogues listed the rejection categories
+        # as a setting: they move into the catalogue, the setting goes.
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        legacy = None
+        if isinstance(data.get("settings"), dict):
+            data["settings"] = dict(data["settings"])
+            legacy = data["settings"].pop("rejection_categories", None)
+        if "catalogue" not in data:
+            return {**data, "catalogue": legacy_catalogue({"rejection_categories": legacy})}
+        if legacy is not None:
+            raise ValueError(
+                "settings.rejection_categories: the categories are listed under"
+                " catalogue.rejection_categories (with their labels); remove this setting"
+            )
+        return data
 
     @field_validator("currency")
     @classmethod

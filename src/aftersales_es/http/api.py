@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
@@ -153,6 +154,19 @@ def get_next(case_id: str, who: Who, svc: Svc) -> dict[str, Any]:
     }
 
 
+@router.get("/cases/{case_id}/attachments/{digest}", tags=["reads"])
+def get_attachment(case_id: str, digest: str, who: Who, svc: Svc) -> Response:
+    """A file of the case (a photo, video or PDF), as the media type read from
+    its bytes; 404 for a case the principal may not see or a file it does not cite."""
+    ref, data = svc.attachment(who, case_id, digest)
+    headers = {
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(ref['name'])}",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, max-age=3600",
+    }
+    return Response(data, media_type=ref["media_type"], headers=headers)
+
+
 def vars_(n: access.NextCommand) -> dict[str, str]:
     return {"command": n.command, "actor": n.actor, "dest": n.dest}
 
@@ -222,10 +236,12 @@ def run_verify(who: Who, svc: Svc, case: Annotated[list[str] | None, Query()] = 
     """Recompute the hash chains (all cases, or ``case=``) and list findings."""
     from dataclasses import asdict
 
+    from aftersales_es.audit.blobs import check as check_blobs
     from aftersales_es.audit.chain import verify
 
     _reads_all(who)
     result = verify(svc.app, case or [])
+    result.findings += check_blobs(svc.app, case or [])
     return {
         "cases": result.cases,
         "events": result.events,

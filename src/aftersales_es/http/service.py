@@ -22,6 +22,7 @@ from aftersales_es.app.access import Principal
 from aftersales_es.app.idempotency import CommandRecord, key_uuid
 from aftersales_es.app.tokens import Tokens
 from aftersales_es.domain.case import Case
+from aftersales_es.domain.errors import NotFoundError
 from aftersales_es.engine import AfterSales
 from aftersales_es.http.problems import Problem
 
@@ -75,6 +76,21 @@ class Service:
         case = self.app.get_case(case_id, version=version)
         access.see(principal, case)
         return case
+
+    def attachment(
+        self, principal: Principal, case_id: str, digest: str
+    ) -> tuple[dict[str, Any], bytes]:
+        """A file of a case the principal may see: its reference and bytes.
+
+        A file is served only through a case that cites it, so whoever may
+        not see that case learns nothing, not even that the file exists.
+        """
+        case = self.visible_case(principal, case_id)
+        ref = next((a for a in case.attachments if a["digest"] == digest), None)
+        data = None if ref is None else self.app.blobs.get(digest)
+        if ref is None or data is None:
+            raise NotFoundError(f"case {case_id}: no attachment {digest}")
+        return ref, data
 
 
 @dataclass

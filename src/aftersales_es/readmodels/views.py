@@ -10,9 +10,9 @@ from aftersales_es.domain.case import Case
 from aftersales_es.domain.events import CaseEvent
 
 _SKIP = {"originator_id", "originator_version", "timestamp", "originator_topic", "at"}
-#: Line and fee fields left out at their defaults, so cases without lines or fees
-#: print exactly as they did before lines and fees existed.
-_QUIET = {"lines": (), "fee": 0}
+#: Line, fee and evidence fields left out at their defaults, so cases without
+#: them print exactly as they did before those fields existed.
+_QUIET = {"lines": (), "fee": 0, "attachments": (), "evidence": (), "reasoning": ""}
 
 
 def plain(value: Any) -> Any:

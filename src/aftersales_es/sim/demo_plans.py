@@ -7,6 +7,8 @@ gives the same day; :mod:`.demo` runs the plans and reports on them.
 from __future__ import annotations
 
 import random
+import struct
+import zlib
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -128,15 +130,45 @@ def _follow_ups(path: str, order: dict[str, Any], steps: list[Step], rng: random
         if path == "km_warehouse_back":
             then(24 * rng.randrange(5, 80), "request_goods_back")
     elif path in ("reject_dispute_buyer", "reject_dispute_seller", "km_dispute"):
-        then(rng.randrange(1, 40), "reject", reason="the item was used")
+        # KS-3: a Kuaishou rejection names its category after talking to the buyer.
+        why = {"category": "other", "buyer_contacted": True} if path in KS_PATHS else {}
+        then(rng.randrange(1, 40), "reject", reason="the item was used", **why)
+        then(1, "message", by="buyer", text="It arrived like this; I have a photo.")
         then(rng.randrange(1, 30), "escalate", by="buyer")
-        then(20, "submit_evidence", by="seller", note="photos of the parcel")
+        then(2, "submit_evidence", by="buyer", note="photo of the item as it arrived",
+             **_photo(c, "as-delivered.png"))  # fmt: skip
+        then(18, "submit_evidence", by="seller", note="photos of the parcel")
+        then(4, "message", by="platform", text="Both sides' evidence is in; ruling follows.")
         favour = "seller" if path == "reject_dispute_seller" or rng.random() < 0.4 else "buyer"
-        then(40, "rule", in_favour_of=favour)
+        reasoning = f"the buyer's photo and the seller's note weighed: for the {favour}"
+        then(36, "rule", in_favour_of=favour, evidence="E1,E2", reasoning=reasoning)
     elif path == "km_partial_proposal":
         part = (Decimal(str(order["amount"])) * Decimal("0.4")).quantize(Decimal("1.00"))
         then(rng.randrange(1, 40), "propose", kind="refund_only", amount=str(part))
         then(rng.randrange(1, 30), "accept_proposal")
+
+
+def _photo(case: str, name: str) -> dict[str, Any]:
+    """A small PNG of the case's own (a solid square with the case id in a text
+    chunk), as the ``attachments`` and ``files`` of a command."""
+    from aftersales_es.app.attachments import bundle
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xa0\x70\x40" * 16 for _ in range(16))
+    png = b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)),
+            chunk(b"tEXt", b"Comment\x00case " + case.encode()),
+            chunk(b"IDAT", zlib.compress(rows)),
+            chunk(b"IEND", b""),
+        )
+    )
+    refs, files = bundle([(name, png)])
+    return {"attachments": refs, "files": files}
 
 
 def plan(path: str, i: int, rng: random.Random) -> tuple[dict[str, Any], list[Step]]:

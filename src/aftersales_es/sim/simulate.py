@@ -38,6 +38,7 @@ from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.projector import ledger_entry, utc_key
 from aftersales_es.readmodels.views import case_dict
 from aftersales_es.sim.clock import DueIndex
+from aftersales_es.sim.files import ScenarioFile, attachments, read_paths
 
 
 class Step(BaseModel):
@@ -47,6 +48,8 @@ class Step(BaseModel):
     case: Id
     order: Id | None = None
     args: dict[str, Any] = Field(default_factory=dict)
+    #: Files the command attaches (message, apply, submit_evidence).
+    attach: list[ScenarioFile] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _known_command(self) -> Step:
@@ -122,6 +125,9 @@ def load_scenario(path: str | Path) -> Scenario:
             # RecursionError: nesting deeper than the parsers recurse.
             raise ScenarioError(f"{path}: not valid YAML/JSON: {exc}") from None
         scenario = parse_scenario(data, origin=str(path))
+    if any(step.attach for step in scenario.steps):  # files to attach, beside the scenario
+        steps = read_paths(list(scenario.steps), p.parent)
+        scenario = scenario.model_copy(update={"steps": steps})
     # A rule-set path is relative to the scenario file, wherever it is run from.
     beside = p.parent / scenario.platform
     if scenario.platform not in builtin_names() and beside.is_file():
@@ -200,7 +206,8 @@ def _run(app: ScenarioApp, scenario: Scenario, platform: str) -> dict[str, Any]:
         if step.order is not None:
             data["order"] = step.order
         try:
-            app.execute(step.command, **data)
+            files = attachments(step.attach, data)
+            app.execute(step.command, files=files, **data)
         except AfterSalesError as exc:
             errors.append(
                 {"step": i, "command": step.command, "case": step.case, "message": str(exc)}
