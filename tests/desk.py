@@ -210,7 +210,8 @@ class Desk:
             if args.get(key) is not None:
                 args[key] = parse_amount(args[key], order.currency, field=key)
         ctx = Context(order, self.rules[case.ruleset["digest"]])
-        getattr(case, command)(ctx, at=cmd.at, **args)
+        method = {"message": "post_message"}.get(command, command)  # as COMMAND_HANDLERS maps it
+        getattr(case, method)(ctx, at=cmd.at, **args)
         return self._keep(case, order)
 
     def fire(self, case_id: str, name: str, due: datetime) -> Fired | None:

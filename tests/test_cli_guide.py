@@ -63,7 +63,9 @@ def test_json_is_accepted_before_or_after_every_command(where: str) -> None:
         extra = {"apply": ["--order", "O", "--kind", "refund_only"],
                  "propose": ["--kind", "refund_only"], "rule": ["--in-favour-of", "buyer"],
                  "create": ["--role", "admin"],
-                 "waive_deduction": ["--deduction", "undelivered_loss"]}  # fmt: skip
+                 "waive_deduction": ["--deduction", "undelivered_loss"],
+                 "message": ["--by", "buyer"], "attach": ["lid.png", "--by", "buyer"],
+                 "get": ["-o", "photo.png"]}  # fmt: skip
         args += extra.get(words[-1], [])
         argv = ["--json", *args] if where == "before" else [*args, "--json"]
         assert getattr(parser.parse_args(argv), "json", False) is True, words

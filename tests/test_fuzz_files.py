@@ -126,7 +126,7 @@ def dumped(data: Any, as_json: bool) -> str:
 
 SCENARIO_KEYS = {"platform", "settings", "orders", "steps", "until"}
 RULESET_REQUIRED = {"name", "version", "currency", "kinds", "deadlines", "settings"}
-RULESET_KEYS = RULESET_REQUIRED | {"title", "source", "validity", "penalties"}
+RULESET_KEYS = RULESET_REQUIRED | {"title", "source", "validity", "penalties", "catalogue"}
 #: Written out here, not imported: the check must not trust the models it checks.
 SETTINGS_REQUIRED = {
     "express_refund", "express_refund_paid_within", "express_refund_amount_below",

@@ -176,7 +176,7 @@ def test_bad_order_fact_is_refused_naming_the_field(
         ("kind", "refund", "kind"),
         ("kind", "", "kind"),
         ("kind", None, "kind"),
-        ("reason", "because", "reason"),
+        ("reason", "be cause", "reason"),  # not an id (a catalogue id refuses in the case)
         ("at", datetime(2026, 5, 13, 20, 0), "timezone"),  # naive: the point
         ("at", "2026-05-13T20:00:00", "timezone"),
         ("at", "2026-05-13", "at"),
@@ -260,9 +260,9 @@ def test_unknown_command_is_refused_naming_the_known_ones(
 def test_several_bad_fields_give_one_error_naming_each(given_order: AfterSales) -> None:
     app = given_order
     with refused(app, InvalidInputError, "kind", "reason", "at"):
-        app.execute("apply", **{**APPLY, "kind": "x", "reason": "y", "at": "z"})
+        app.execute("apply", **{**APPLY, "kind": "x", "reason": "y y", "at": "z"})
     with pytest.raises(InvalidInputError) as info:
-        app.execute("apply", **{**APPLY, "kind": "x", "reason": "y", "at": "z"})
+        app.execute("apply", **{**APPLY, "kind": "x", "reason": "y y", "at": "z"})
     assert "\n" not in str(info.value) and str(info.value).startswith("apply: ")
 
 

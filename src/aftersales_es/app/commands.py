@@ -162,7 +162,7 @@ class Escalate(Command):
 class SubmitEvidence(Command):
     name: Literal["submit_evidence"] = "submit_evidence"
     by: Party = "buyer"
-    note: MessageText = ""
+    note: Text = ""
     attachments: Attachments = []
 
 
@@ -173,7 +173,7 @@ class Rule(Command):
     seller_liable: bool | None = None
     #: The evidence items the ruling considered (``E1,E3``) and why it rules so.
     evidence: EvidenceIds = []
-    reasoning: MessageText = ""
+    reasoning: Text = ""
 
 
 class Message(Command):
