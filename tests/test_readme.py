@@ -16,7 +16,13 @@ from aftersales_es.cli.spec import GLOSSARY
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 #: Shell blocks run in order on one store: the CLI tour, then the sections using its case.
-SHELL_SECTIONS = ("## CLI", "### Audit and history", "### Rule-set tooling", "### Order lines")
+SHELL_SECTIONS = (
+    "## CLI",
+    "### Audit and history",
+    "### Rule-set tooling",
+    "### Conversation, attachments and evidence",
+    "### Order lines",
+)
 
 
 def section(title: str) -> str:
@@ -47,7 +53,7 @@ def run(argv: list[str]) -> int:
     if ">" in argv:
         at = argv.index(">")
         argv, target = argv[:at], argv[at + 1]
-    argv = [str(ROOT / a) if a.startswith("src/") else a for a in argv]
+    argv = [str(ROOT / a) if a.startswith(("src/", "docs/")) else a for a in argv]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = main(argv)
