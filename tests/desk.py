@@ -149,6 +149,7 @@ class Desk:
             delivered_at=o.delivered_at,
             gs=o.gs,
             category=o.category,
+            return_address=o.return_address,
             lines=lines,
         )
         self.orders[o.id] = order.collect_events()

@@ -432,6 +432,7 @@ def test_ruling_for_buyer_refunds_and_charges_liable_seller_ks8(desk: Desk) -> N
         "in_favour_of": "buyer",
         "refund_amount": Decimal("60.00"),
         "seller_liable": True,
+        "outcome": "refund",  # the default outcome of a ruling for the buyer (KM-8)
     }
     deduction = last(desk, "DeductionRecorded")
     assert (deduction.reason, deduction.amount, deduction.rule) == (

@@ -38,6 +38,7 @@ from aftersales_es.app.fields import (
 )
 from aftersales_es.domain.errors import InvalidInputError
 from aftersales_es.domain.rules import Kind
+from aftersales_es.domain.rulings import Outcome
 
 
 class Command(BaseModel):
@@ -106,6 +107,8 @@ class Apply(Command):
 
 class Approve(Command):
     name: Literal["approve"] = "approve"
+    #: KS-5: where the goods go back (default: the seller's registered address).
+    return_address: Text | None = None
 
 
 class Propose(Command):
@@ -136,6 +139,8 @@ class ShipBack(Command):
     name: Literal["ship_back"] = "ship_back"
     carrier: ShortText = ""
     tracking_number: ShortText = ""
+    #: KS-5: the address shipped to; another than the approved one is refused.
+    return_address: Text | None = None
 
 
 class ConfirmReceipt(Command):
@@ -169,6 +174,8 @@ class SubmitEvidence(Command):
 class Rule(Command):
     name: Literal["rule"] = "rule"
     in_favour_of: Party
+    #: KM-8: what the ruling orders (default: refund for the buyer, close for the seller).
+    outcome: Outcome | None = None
     refund_amount: AmountText | None = None
     seller_liable: bool | None = None
     #: The evidence items the ruling considered (``E1,E3``) and why it rules so.
@@ -184,6 +191,20 @@ class Message(Command):
     by: Author
     text: MessageText = ""
     attachments: Attachments = []
+
+
+class ProposePartialRefund(Command):
+    """KM-6: the seller, having inspected the returned goods, offers a partial refund."""
+
+    name: Literal["propose_partial_refund"] = "propose_partial_refund"
+    amount: AmountText
+    reason: Text = ""
+
+
+class AcceptPartialRefund(Command):
+    """KM-7: the buyer consents to the seller's partial refund."""
+
+    name: Literal["accept_partial_refund"] = "accept_partial_refund"
 
 
 class Withdraw(Command):
@@ -209,7 +230,8 @@ COMMANDS: dict[str, type[Command]] = {
     for c in (
         Apply, Approve, Propose, AcceptProposal, DeclineProposal, Reject, ShipBack,
         ConfirmReceipt, ShipReplacement, ConfirmCompletion, Escalate, SubmitEvidence, Rule,
-        Withdraw, RequestGoodsBack, WaiveDeduction, Message,
+        Withdraw, RequestGoodsBack, WaiveDeduction, Message, ProposePartialRefund,
+        AcceptPartialRefund,
     )
 }  # fmt: skip
 
@@ -244,6 +266,8 @@ class RegisterOrder(BaseModel):
     lines: list[OrderLine] = Field(default_factory=list)
     #: The goods' product category (validity windows per category, KS-10).
     category: ShortText = ""
+    #: The seller's return address for this order, from its profile (KS-5).
+    return_address: Text = ""
 
     @model_validator(mode="after")
     def _facts_in_order(self) -> RegisterOrder:

@@ -160,4 +160,6 @@ COMMAND_HANDLERS: dict[type[cmds.Command], Handler] = {
     cmds.RequestGoodsBack: on_case(Case.request_goods_back),
     cmds.WaiveDeduction: on_case(Case.waive_deduction),
     cmds.Message: on_case(Case.post_message),
+    cmds.ProposePartialRefund: on_case(Case.propose_partial_refund),
+    cmds.AcceptPartialRefund: on_case(Case.accept_partial_refund),
 }

@@ -40,6 +40,7 @@ def new_order(o: RegisterOrder, rules: RuleSets, stored: Repository[UUID]) -> Or
         delivered_at=o.delivered_at,
         gs=o.gs,
         category=o.category,
+        return_address=o.return_address,
         lines=lines,
     )
 

@@ -34,6 +34,7 @@ def _register(args: argparse.Namespace) -> int:
         "paid_at",
         "shipped_at",
         "delivered_at",
+        "return_address",
     ):
         if getattr(args, key) is not None:
             facts[key] = getattr(args, key)
@@ -132,6 +133,12 @@ def _add_register(actions: Any) -> None:
             help=f"when it was {fact}, if it was",
         )
     q.add_argument("--gs", action="store_true", help="a Kilimall global-selling order")
+    q.add_argument(
+        "--return-address",
+        dest="return_address",
+        metavar="ADDRESS",
+        help="the seller's return address, where returned goods go (KS-5)",
+    )
     q.add_argument(
         "--lines", help='lines as JSON: [{"line": "L1", "quantity": 3, "unit_price": "9.90"}]'
     )

@@ -23,6 +23,7 @@ REASONS = (
 )
 PARTIES = ("buyer", "seller")
 AUTHORS = ("buyer", "seller", "platform")
+OUTCOMES = ("refund", "partial_refund", "return_then_refund", "replacement", "repair", "close")
 DEDUCTIONS = ("no_reply_arbitration", "undelivered_loss", "return_processing_fee", "ruled_liable")
 STATES = (
     "requested",
@@ -92,7 +93,13 @@ COMMANDS: dict[str, CommandSpec] = {
     ),
     "approve": CommandSpec(
         "seller: approve as asked (a refund-only case refunds at once)",
-        example="approve C1 --at 2026-05-14T18:00:00+08:00",
+        (
+            Option(
+                "return_address",
+                "where the goods go back (KS-5; default: the seller's address on the order)",
+            ),
+        ),
+        "approve C1 --at 2026-05-14T18:00:00+08:00",
     ),
     "propose": CommandSpec(
         "seller: propose another plan; the buyer must accept it (KM-6, KM-7)",
@@ -123,7 +130,10 @@ COMMANDS: dict[str, CommandSpec] = {
     ),
     "ship_back": CommandSpec(
         "buyer: ship the goods back and give the waybill (KS-5)",
-        _WAYBILL,
+        (
+            *_WAYBILL,
+            Option("return_address", "the address shipped to; must be the approved one (KS-5)"),
+        ),
         "ship_back C1 --carrier YTO --tracking-number YT8812345678 --at 2026-05-16T11:00:00+08:00",
     ),
     "confirm_receipt": CommandSpec(
@@ -156,6 +166,11 @@ COMMANDS: dict[str, CommandSpec] = {
         "platform: rule on a dispute; final (KS-8, KM-8)",
         (
             Option("in_favour_of", "the winner: buyer (refund) or seller (close)", PARTIES, True),
+            Option(
+                "outcome",
+                "what it orders (KM-8; default: refund for the buyer, close for the seller)",
+                OUTCOMES,
+            ),
             Option("refund_amount", "refund for the buyer (default: the amount asked)"),
             Option(
                 "seller_liable",
@@ -165,7 +180,7 @@ COMMANDS: dict[str, CommandSpec] = {
             Option("evidence", "the evidence items considered, E1,E3 ('evidence CASE' lists them)"),
             Option("reasoning", "why the platform rules so, recorded with the ruling"),
         ),
-        "rule C1 --in-favour-of buyer --seller-liable false --at 2026-05-18T10:00:00+08:00",
+        "rule C1 --in-favour-of buyer --outcome return_then_refund --at 2026-05-18T10:00:00+08:00",
     ),
     "withdraw": CommandSpec(
         "buyer: withdraw the application (closes the case)",
@@ -193,6 +208,19 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         'message C1 --by buyer --text "the lid is cracked" --attach lid.jpg '
         "--at 2026-05-14T11:00:00+08:00",
+    ),
+    "propose_partial_refund": CommandSpec(
+        "seller: receive the returned goods and offer a partial refund (KM-6, KM-7)",
+        (
+            Option("amount", "the refund offered, below the amount asked", required=True),
+            Option("reason", "why, in words the buyer will read (what the inspection found)"),
+        ),
+        'propose_partial_refund C1 --amount 60.00 --reason "scratched case" '
+        "--at 2026-05-19T09:30:00+08:00",
+    ),
+    "accept_partial_refund": CommandSpec(
+        "buyer: accept the seller's partial refund (it is refunded)",
+        example="accept_partial_refund C1 --at 2026-05-20T09:00:00+08:00",
     ),
 }
 

@@ -41,6 +41,7 @@ STORED_MODULES = {
     "aftersales_es.domain.case_event": "aftersales_es.events",
     "aftersales_es.domain.ledger_events": "aftersales_es.events",
     "aftersales_es.domain.message_events": "aftersales_es.events",
+    "aftersales_es.domain.offer_events": "aftersales_es.events",
     "aftersales_es.domain.case": "aftersales_es.case",
     "aftersales_es.domain.order": "aftersales_es.order",
     "aftersales_es.domain.ruleset_record": "aftersales_es.application",

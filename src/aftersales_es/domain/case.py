@@ -18,20 +18,22 @@ from typing import Any
 
 from aftersales_es.domain import case_checks as checks
 from aftersales_es.domain import events as ev
+from aftersales_es.domain import outcome_checks as outcomes
 from aftersales_es.domain.base import TimedAggregate, case_uuid
 from aftersales_es.domain.case_apply import application, check_resubmission
+from aftersales_es.domain.case_outcomes import CaseOutcomes
 from aftersales_es.domain.case_payments import Context
 from aftersales_es.domain.case_steps import Steps
 from aftersales_es.domain.case_view import Deadlines
 from aftersales_es.domain.conversation import Conversation
 from aftersales_es.domain.deadlines import Deadline
-from aftersales_es.domain.evidence import check_application_evidence, check_considered, check_files
+from aftersales_es.domain.evidence import check_application_evidence, check_files
 from aftersales_es.domain.money import zero
 
 __all__ = ["Case", "Context"]
 
 
-class Case(Conversation, TimedAggregate):
+class Case(CaseOutcomes, Conversation, TimedAggregate):
     """One after-sales case. Create it with :meth:`open`, never directly."""
 
     # Class-level defaults, so snapshots taken before lines and fees existed
@@ -43,6 +45,7 @@ class Case(Conversation, TimedAggregate):
     waived_versions: Sequence[int] = ()
     points_total: int = 0
     return_address: str = ""
+    offer: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -148,10 +151,13 @@ class Case(Conversation, TimedAggregate):
         Steps(case, ctx).grant_at_once(at)
         return case
 
-    def approve(self, ctx: Context, *, at: datetime) -> None:
-        """The seller approves the application as asked (KS-2, KS-4)."""
+    def approve(self, ctx: Context, *, at: datetime, return_address: str | None = None) -> None:
+        """The seller approves the application as asked (KS-2, KS-4); goods go
+        back to ``return_address``, else the seller's registered one (KS-5)."""
         dest = checks.allowed(self, "approve", "seller", at)
-        Steps(self, ctx).approve(at, dest, actor="seller", auto=False, rule=None)
+        outcomes.check_approval_address(self, dest, return_address)
+        steps = Steps(self, ctx)
+        steps.approve(at, dest, actor="seller", auto=False, rule=None, address=return_address)
 
     def propose(
         self, ctx: Context, *, at: datetime, kind: str, amount: Decimal, offline: bool = False
@@ -195,13 +201,23 @@ class Case(Conversation, TimedAggregate):
         ctx.order.release(self.case_id, at)
         ctx.order.record_rejection(self.case_id, at)
 
-    def ship_back(self, ctx: Context, *, at: datetime, carrier: str, tracking_number: str) -> None:
-        """The buyer ships the goods back and gives the waybill (KS-5)."""
+    def ship_back(
+        self,
+        ctx: Context,
+        *,
+        at: datetime,
+        carrier: str,
+        tracking_number: str,
+        return_address: str | None = None,
+    ) -> None:
+        """The buyer ships the goods back, to the approved return address, and
+        gives the waybill (KS-5)."""
         dest = checks.allowed(self, "ship_back", "buyer", at)
         d = ctx.rules.deadline_for("awaiting_return", self.kind)
         checks.check_waybill(self, "ship_back", d.rule if d else "KS-5", carrier, tracking_number)
+        to = outcomes.check_return_address(self, return_address, "KS-5")
         waybill = {"carrier": carrier, "tracking_number": tracking_number}
-        Steps(self, ctx).note(ev.ShippedBack, at, "buyer", dest, **waybill)
+        Steps(self, ctx).note(ev.ShippedBack, at, "buyer", dest, **waybill, return_address=to)
 
     def confirm_receipt(self, ctx: Context, *, at: datetime, by: str = "seller") -> None:
         """The goods' receiver confirms receipt; a return is refunded at once (KS-6).
@@ -233,32 +249,11 @@ class Case(Conversation, TimedAggregate):
     def escalate(self, ctx: Context, *, at: datetime, by: str = "buyer") -> None:
         """Either party asks the platform to intervene (KS-8, KM-6)."""
         dest = checks.allowed(self, "escalate", by, at)
+        outcomes.check_not_ruled(self, ctx.rules, "escalate")
         if self.state == "rejected":  # the rejection gave up the order's slot: take it back
             checks.check_slot(self, "escalate", at, ctx.order)
             ctx.order.occupy(self.case_id, at, self.line_ids)
         Steps(self, ctx).escalate(at, dest, by=by, actor=by, auto=False, rule=None)
-
-    def rule(
-        self,
-        ctx: Context,
-        *,
-        at: datetime,
-        in_favour_of: str,
-        refund_amount: Decimal | None = None,
-        seller_liable: bool | None = None,
-        evidence: Sequence[str] = (),
-        reasoning: str = "",
-    ) -> None:
-        """The platform rules; final (KS-8, KM-8). For the buyer: refund; else close.
-        It records the ``evidence`` items (``E1``, ...) it considered and its ``reasoning``."""
-        checks.allowed(self, "rule", "platform", at, outcome=f"for_{in_favour_of}")
-        # The rule set's dispute rule (KS-8, KM-8, or a user rule set's own id).
-        rule_id = ctx.rules.settings.evidence_window.rule
-        amount = checks.check_ruling(self, ctx.order, in_favour_of, refund_amount, rule_id)
-        check_considered(self, list(evidence), rule_id)
-        liable = in_favour_of == "buyer" and (True if seller_liable is None else seller_liable)
-        why = {"evidence": tuple(evidence), "reasoning": reasoning}
-        Steps(self, ctx).arbitrate(at, in_favour_of, amount, liable=liable, rule=rule_id, **why)
 
     def waive_deduction(self, ctx: Context, *, at: datetime, deduction: str, note: str) -> None:
         """The platform finds a deduction's cause was not the seller's (KM-1).

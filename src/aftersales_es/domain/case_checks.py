@@ -25,7 +25,7 @@ from aftersales_es.domain.errors import (
     TransitionNotAllowedError,
     WindowClosedError,
 )
-from aftersales_es.domain.money import fmt, zero
+from aftersales_es.domain.money import fmt
 from aftersales_es.domain.order import Order
 from aftersales_es.domain.rules import RuleSet
 from aftersales_es.domain.statechart import (
@@ -144,19 +144,6 @@ def check_proposal(case: Case) -> dict[str, Any]:
     if case.proposal is None:
         refuse(case, TransitionNotAllowedError, "accept_proposal", "KM-7", "nothing proposed")
     return case.proposal
-
-
-def check_ruling(
-    case: Case, order: Order, in_favour_of: str, refund_amount: Decimal | None, rule: str
-) -> Decimal:
-    """What a ruling refunds: nothing for the seller; for the buyer above 0, within the cap."""
-    if in_favour_of != "buyer":
-        return zero(case.currency)
-    amount = case.amount if refund_amount is None else refund_amount
-    if amount <= 0:
-        refuse(case, NotAllowedError, "rule", rule, "a ruling for the buyer refunds > 0")
-    check_cap(case, order, "rule", amount)
-    return amount
 
 
 def check_plan(case: Case, kind: str, amount: Decimal, offline: bool) -> None:

@@ -19,16 +19,17 @@ from typing import Any
 from aftersales_es.domain import events as ev
 from aftersales_es.domain.case_apply import express_refund_applies
 from aftersales_es.domain.case_checks import check_cap
-from aftersales_es.domain.case_payments import Context, PaymentSteps
+from aftersales_es.domain.case_payments import Context
 from aftersales_es.domain.case_view import Case
 from aftersales_es.domain.deadlines import GOODS_DEADLINE, Deadline, goods_deadline, later
 from aftersales_es.domain.errors import DeadlineNotPendingError
 from aftersales_es.domain.money import quantum, zero
+from aftersales_es.domain.outcome_steps import OutcomeSteps
 from aftersales_es.domain.statechart import destination
 
 
 @dataclass(frozen=True, slots=True)
-class Steps(PaymentSteps):
+class Steps(OutcomeSteps):
     """Records one command's events on ``case`` under ``ctx``."""
 
     case: Case
@@ -78,6 +79,8 @@ class Steps(PaymentSteps):
             self.close(at, "rejection_not_pursued", actor="system", auto=True, rule=rule)
         elif action == "auto_rule":
             self.settle(at, dest, rule)
+        elif action == "auto_escalate":
+            self.escalate(at, dest, by="system", actor="system", auto=True, rule=rule)
         else:
             self.complete(at, dest, actor="system", auto=True, rule=rule)
 
@@ -91,7 +94,8 @@ class Steps(PaymentSteps):
         """The buyer consents to the proposal: its plan is in force (KM-7)."""
         resting = dest if dest == "awaiting_return" else self.case.state
         fields = self.common(at, "buyer", resting, kind=kind)
-        self.record(ev.ProposalAccepted, **fields, kind=kind, amount=amount)
+        where = self.return_address() if dest == "awaiting_return" else ""
+        self.record(ev.ProposalAccepted, **fields, kind=kind, amount=amount, return_address=where)
         if dest == "refunded":
             self.refund(at, amount, actor="buyer", auto=False, rule=None)
         elif dest == "closed":
@@ -113,7 +117,7 @@ class Steps(PaymentSteps):
         if case.kind == "refund_only":
             return "to_refund"
         if case.kind == "return_refund":
-            return "to_refund" if source in ("returning",) else "to_return"
+            return "to_refund" if source in ("returning", "received") else "to_return"
         if source == "reshipping":
             return "to_replacement"
         if source in ("returning", "received"):
@@ -131,6 +135,7 @@ class Steps(PaymentSteps):
             in_favour_of="buyer",
             refund_amount=amount,
             seller_liable=False,
+            return_address=self.return_address() if dest == "awaiting_return" else "",
         )
         self.rule_on_order(at)
         if dest == "refunded":
@@ -149,13 +154,25 @@ class Steps(PaymentSteps):
             event_class, at=at, actor=actor, auto=auto, rule=rule, state=case.state, deadlines=rest
         )
 
-    def approve(self, at: datetime, dest: str, *, actor: str, auto: bool, rule: str | None) -> None:
-        """The application in force: a refund-only case is refunded at once."""
+    def approve(
+        self,
+        at: datetime,
+        dest: str,
+        *,
+        actor: str,
+        auto: bool,
+        rule: str | None,
+        address: str | None = None,
+    ) -> None:
+        """The application in force: a refund-only case is refunded at once; goods
+        go back to ``address`` or the seller's registered one (KS-5)."""
         case = self.case
         if dest == "refunded":
             check_cap(case, self.ctx.order, "approve", case.amount)
         resting = case.state if dest == "refunded" else dest
-        self.record(ev.Approved, **self.common(at, actor, resting, rule=rule, auto=auto))
+        where = self.return_address(address) if dest == "awaiting_return" else ""
+        fields = self.common(at, actor, resting, rule=rule, auto=auto)
+        self.record(ev.Approved, **fields, return_address=where)
         if dest == "refunded":
             self.refund(at, case.amount, actor=actor, auto=auto, rule=rule)
 
@@ -167,13 +184,6 @@ class Steps(PaymentSteps):
         source = self.case.state
         fields = self.common(at, actor, dest, rule=rule, auto=auto)
         self.record(ev.Escalated, **fields, by=by, evidence_due=due, source=source)
-
-    def rule_on_order(self, at: datetime) -> None:
-        """KS-8: the ruling is final for this case's lines and grounds (if the rule set says so)."""
-        case = self.case
-        if self.ctx.rules.settings.ruling_final.value:
-            lines = [p["line"] for p in case.lines]
-            self.ctx.order.record_ruling(case.case_id, at, lines, case.reason)
 
     def to_warehouse(self) -> bool:
         """KM-3: whether this case's returned goods go to the overseas warehouse."""
@@ -216,48 +226,16 @@ class Steps(PaymentSteps):
             charged = fee.value.quantize(quantum(case.currency))
             self.penalise(at, "return_processing_fee", charged, rule=fee.rule)
         if dest == "refunded":
-            # The buyer-side return fee applies to refunds of returned goods.
-            self.refund(at, case.amount, actor=actor, auto=auto, rule=rule, returned=True)
-
-    def arbitrate(
-        self,
-        at: datetime,
-        in_favour_of: str,
-        amount: Decimal,
-        *,
-        liable: bool,
-        rule: str,
-        **why: Any,
-    ) -> None:
-        """The platform's ruling: for the buyer a refund (and a deduction if the
-        seller is liable), for the seller the case closes (KS-8, KM-8).
-        ``why``: the evidence it considered and its reasoning."""
-        fields = self.common(at, "platform", self.case.state, rule=rule)
-        self.record(
-            ev.Arbitrated,
-            **fields,
-            in_favour_of=in_favour_of,
-            refund_amount=amount,
-            seller_liable=liable,
-            **why,
-        )
-        self.rule_on_order(at)
-        if liable:
-            self.penalise(at, "ruled_liable", amount, rule=rule, actor="platform", auto=False)
-        if in_favour_of == "buyer":
-            self.refund(at, amount, actor="platform", auto=False, rule=rule)
-        else:
-            self.close(at, "ruled_for_seller", actor="platform", auto=False, rule=rule)
+            # The buyer-side return fee applies to refunds of returned goods,
+            # not to one a ruling ordered (its amount is what the buyer gets).
+            ordered = self.ordered_refund()
+            self.refund(at, case.amount, actor=actor, auto=auto, rule=rule, returned=not ordered)
+            if ordered:
+                self.charge_ordered_refund(at, actor=actor, auto=auto)
 
     def complete(
         self, at: datetime, dest: str, *, actor: str, auto: bool, rule: str | None
     ) -> None:
         """The exchange or repair is done."""
         self.record(ev.Completed, **self.common(at, actor, dest, rule=rule, auto=auto))
-        self.ctx.order.release(self.case.case_id, at)
-
-    def close(self, at: datetime, reason: str, *, actor: str, auto: bool, rule: str | None) -> None:
-        """The case ends without a refund."""
-        fields = self.common(at, actor, "closed", rule=rule, auto=auto)
-        self.record(ev.Closed, **fields, reason=reason)
         self.ctx.order.release(self.case.case_id, at)

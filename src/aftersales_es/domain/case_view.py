@@ -56,6 +56,10 @@ class Case(Protocol):
     #: The evidence items (``E1``, ...): submitted evidence and messages with files.
     evidence: Sequence[dict[str, Any]]
     messages: int
+    #: KS-5: where the goods go back, as the approval (or ruling) recorded it.
+    return_address: str
+    #: A seller's partial-refund offer awaiting the buyer ({amount, reason}).
+    offer: dict[str, Any] | None
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         """Record an event of ``event_class`` (eventsourcing's ``Aggregate`` method)."""

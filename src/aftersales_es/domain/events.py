@@ -18,6 +18,7 @@ from aftersales_es.domain.case_event import CaseEvent
 from aftersales_es.domain.case_view import Case
 from aftersales_es.domain.ledger_events import DeductionRecorded, DeductionWaived, PointsDeducted
 from aftersales_es.domain.message_events import MessagePosted, add_evidence
+from aftersales_es.domain.offer_events import PartialRefundAccepted, PartialRefundProposed
 
 __all__ = [
     "EVENT_TYPES",
@@ -34,6 +35,8 @@ __all__ = [
     "GoodsReturnToSellerRequested",
     "GoodsScrapped",
     "MessagePosted",
+    "PartialRefundAccepted",
+    "PartialRefundProposed",
     "PointsDeducted",
     "ProposalAccepted",
     "ProposalDeclined",
@@ -72,7 +75,11 @@ class Applied(CaseEvent, TimedCreated):
 
 
 class Approved(CaseEvent):
-    pass
+    #: KS-5: where the goods go back ("" none: no goods, or stored before).
+    return_address: str = ""
+
+    def record(self, case: Case) -> None:
+        case.return_address = self.return_address or case.return_address
 
 
 class Proposed(CaseEvent):
@@ -87,8 +94,10 @@ class Proposed(CaseEvent):
 class ProposalAccepted(CaseEvent):
     kind: str
     amount: Decimal
+    return_address: str = ""  # KS-5, as on Approved
 
     def record(self, case: Case) -> None:
+        case.return_address = self.return_address or case.return_address
         case.kind = self.kind
         case.amount = self.amount
         case.proposal = None
@@ -139,6 +148,8 @@ class Rejected(CaseEvent):
 class ShippedBack(CaseEvent):
     carrier: str
     tracking_number: str
+    #: KS-5: the address the goods were shipped to ("" if none was given).
+    return_address: str = ""
 
     def record(self, case: Case) -> None:
         case.waybill = {"carrier": self.carrier, "tracking_number": self.tracking_number}
@@ -232,14 +243,19 @@ class EvidenceSubmitted(CaseEvent):
 
 
 class Arbitrated(CaseEvent):
-    """A ruling; ``evidence`` (the items it considered) and ``reasoning`` were
-    added with evidence items: older rulings considered nothing recorded."""
+    """The platform's ruling (KS-8, KM-8): its ``outcome`` ("" if stored before
+    outcomes), the ``kind`` a remedy puts in force ("" none), the refund ordered;
+    the ``evidence`` items it considered and its ``reasoning`` (older rulings
+    considered nothing recorded)."""
 
     in_favour_of: str
     refund_amount: Decimal
     seller_liable: bool
     evidence: tuple[str, ...] = ()
     reasoning: str = ""
+    outcome: str = ""
+    kind: str = ""
+    return_address: str = ""  # KS-5, as on Approved
 
     def record(self, case: Case) -> None:
         case.ruling = {
@@ -248,7 +264,11 @@ class Arbitrated(CaseEvent):
             "seller_liable": self.seller_liable,
             **({"evidence": list(self.evidence)} if self.evidence else {}),
             **({"reasoning": self.reasoning} if self.reasoning else {}),
+            **({"outcome": self.outcome} if self.outcome else {}),
         }
+        if self.kind:
+            case.kind, case.amount = self.kind, self.refund_amount
+        case.return_address = self.return_address or case.return_address
 
 
 class Withdrawn(CaseEvent):
@@ -298,5 +318,7 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         GoodsReturnToSellerRequested,
         GoodsScrapped,
         MessagePosted,
+        PartialRefundProposed,
+        PartialRefundAccepted,
     )
 }

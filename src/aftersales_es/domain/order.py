@@ -38,6 +38,9 @@ class Registered(TimedCreated):
     #: Version 2: the goods' product category (validity windows, KS-10);
     #: a line may name its own. v1 orders are upcast to "" (none given).
     category: str = ""
+    #: The seller's return address for this order, from its profile (KS-5);
+    #: "" when none was registered (orders stored before it have none).
+    return_address: str = ""
 
     class_version = 2
 
@@ -161,6 +164,7 @@ FACTS = (
     "shipped_at",
     "delivered_at",
     "gs",
+    "return_address",
 )
 
 
@@ -173,6 +177,9 @@ class Order(OrderLines, TimedAggregate):
     #: Cases on this order a seller rejected, in order. A class-level
     #: default, so orders stored or snapshotted before it existed still load.
     rejected_case_ids: tuple[str, ...] = ()
+
+    #: KS-5: where the goods of this order's returns go ("": not registered).
+    return_address: str = ""
 
     def __init__(
         self,
@@ -188,6 +195,7 @@ class Order(OrderLines, TimedAggregate):
         gs: bool,
         lines: list[dict[str, Any]],
         category: str = "",
+        return_address: str = "",
     ) -> None:
         self.order_id = order_id
         self.seller_id = seller_id
@@ -201,6 +209,7 @@ class Order(OrderLines, TimedAggregate):
         self.gs = gs
         self.lines = lines
         self.category = category
+        self.return_address = return_address
         self.refunded_total = zero(currency)
         # Orders are not snapshotted, so old orders rebuild through here.
         #: Buyer-side fees kept from refunds (they count against the order cap).

@@ -66,6 +66,7 @@ OUTCOME_GUARDS = (
     "for_seller",
     "to_refund",
     "to_return",
+    "to_transit",
     "to_receipt",
     "to_replacement",
 )
@@ -73,6 +74,7 @@ OUTCOME_GUARDS = (
 OUTCOME_KINDS: dict[str, frozenset[str]] = {
     "to_refund": frozenset({"refund_only", "return_refund"}),
     "to_return": KIND_GUARDS["goods_return"],
+    "to_transit": KIND_GUARDS["goods_return"],
     "to_receipt": KIND_GUARDS["replacement"],
     "to_replacement": KIND_GUARDS["replacement"],
 }
@@ -157,6 +159,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     # KM-3: goods bound for the platform's overseas warehouse are received by it.
     _t("confirm_receipt", "returning", "refunded", "seller,platform", "return_refund"),
     _t("confirm_receipt", "returning", "received", "seller,platform", "replacement"),
+    # KM-6, KM-7: having inspected the returned goods, the seller may offer a
+    # partial refund instead; the case rests in ``received`` for the buyer's answer.
+    _t("propose_partial_refund", "returning", "received", "seller", "return_refund"),
+    _t("accept_partial_refund", "received", "refunded", "buyer", "return_refund"),
     _t("ship_replacement", "received", "reshipping", "seller", "replacement"),
     _t("confirm_completion", "reshipping", "completed", "buyer", "replacement"),
     # KS-8: "either party may ask the platform to intervene" while the case is
@@ -166,11 +172,17 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("escalate", "rejected", "disputed", "buyer,seller"),
     _t("escalate", "awaiting_return", "disputed", "buyer,seller", "goods_return"),
     _t("escalate", "returning", "disputed", "buyer,seller", "goods_return"),
-    _t("escalate", "received", "disputed", "buyer,seller", "replacement"),
+    _t("escalate", "received", "disputed", "buyer,seller", "goods_return"),
     _t("escalate", "reshipping", "disputed", "buyer,seller", "replacement"),
     _t("submit_evidence", "disputed", "disputed", "buyer,seller"),
     _t("rule", "disputed", "refunded", "platform", "for_buyer"),
     _t("rule", "disputed", "closed", "platform", "for_seller"),
+    # KM-8: a ruling may order the goods back (return then refund, a
+    # replacement, a repair); the case goes on from where the goods are, its
+    # kind being the one the ruling puts in force (see :mod:`.rulings`).
+    _t("rule", "disputed", "awaiting_return", "platform", "to_return"),
+    _t("rule", "disputed", "returning", "platform", "to_transit"),
+    _t("rule", "disputed", "received", "platform", "to_receipt"),
     _t("withdraw", "requested", "closed", "buyer", "negotiable"),
     _t("withdraw", "proposed", "closed", "buyer"),
     _t("withdraw", "rejected", "closed", "buyer"),
@@ -197,6 +209,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("lapse_proposal", "proposed", "requested", "system"),
     _t("auto_refund", "received", "refunded", "system", "replacement"),
     _t("close_rejected", "rejected", "closed", "system"),
+    # A partial-refund offer the buyer neither accepts nor escalates goes to
+    # the platform, as a silent seller's case does (KM-5), without a deduction.
+    _t("auto_escalate", "received", "disputed", "system", "return_refund"),
     _t("auto_rule", "disputed", "refunded", "system", "to_refund"),
     _t("auto_rule", "disputed", "awaiting_return", "system", "to_return"),
     _t("auto_rule", "disputed", "received", "system", "to_receipt"),
@@ -214,6 +229,7 @@ DEADLINE_ACTIONS: dict[str, str] = {
     "auto_refund": "received",
     "close_rejected": "rejected",
     "auto_rule": "disputed",
+    "auto_escalate": "received",
 }
 
 #: What the system does when a deadline fires, as a refusal tells the user.
@@ -227,6 +243,7 @@ AUTOMATIC: dict[str, str] = {
     "auto_refund": "the system refunds the goods' price",
     "close_rejected": "the system closes the rejected case",
     "auto_rule": "the system settles the dispute by the buyer's plan",
+    "auto_escalate": "the unanswered offer goes to the platform",
     "scrap_goods": "the warehouse scraps the goods",
 }
 
