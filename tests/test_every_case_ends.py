@@ -119,7 +119,10 @@ ARGS: dict[str, dict[str, Any]] = {
     "ship_replacement": BILL,
     "submit_evidence": {"note": "photos"},
     "rule": {"in_favour_of": "buyer", "refund_amount": "10.00"},
+    "propose_partial_refund": {"amount": "10.00", "reason": "worn"},
 }
+#: KM-8: the outcomes a ruling for the buyer may order (some refused for some kinds).
+RULINGS = ("refund", "partial_refund", "return_then_refund", "replacement", "repair")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -159,6 +162,13 @@ def test_a_case_nobody_acts_on_ends_terminal(
             args["by"] = who
         if trigger == "rule" and pick % 2:
             args = {"in_favour_of": "seller"}
+        elif trigger == "rule":
+            outcome = RULINGS[pick // 2 % len(RULINGS)]
+            args = (
+                {**args, "outcome": outcome}
+                if "refund" in outcome
+                else {"in_favour_of": "buyer", "outcome": outcome}
+            )
         # A refusal writes nothing: the history stays reachable.
         with contextlib.suppress(CommandRefusedError):
             desk.execute(trigger, case="C1", at=now, **args)

@@ -95,7 +95,9 @@ def test_a_dispute_lists_the_platforms_ruling_either_way(app: AfterSales) -> Non
     app.execute("escalate", case="C1", by="buyer", at=t(days=3, hours=2))
     case = app.get_case("C1")
     rule = next(a for a in next_actions(case, app.ruleset_of(case)).allowed if a.command == "rule")
-    assert rule.actors == ("platform",) and set(rule.leads_to) == {"refunded", "closed"}
+    # KM-8: a refund, the case closed, or the goods back before the refund
+    leads = {"refunded", "closed", "awaiting_return"}
+    assert rule.actors == ("platform",) and set(rule.leads_to) == leads
 
 
 def test_refusals_name_only_commands_a_user_can_send() -> None:

@@ -173,6 +173,7 @@ class MCase:
     plan: tuple[str, Decimal, bool] | None = None
     refunded: Decimal = Decimal("0.00")
     source: str = ""  # the state it was escalated from
+    ruled: bool = False  # KS-8: the platform ruled on it (final: never escalated again)
 
 
 class Refused(Exception):
@@ -360,6 +361,8 @@ class Model:
         elif name == "confirm_completion":
             self.enter(c, "completed", at)
         elif name == "escalate":
+            if c.ruled:
+                raise Refused("KS-8: the ruling is final")
             if c.state == "rejected":
                 if c.order.open not in (None, c.id):
                     raise Refused("INV-open")
@@ -390,6 +393,7 @@ class Model:
         amount = c.amount if refund_amount is None else refund_amount
         if amount <= 0 or amount > c.order.amount - c.order.refunded:
             raise Refused("ruling amount")
+        c.ruled = True
         c.order.ruled.add(c.reason)
         if seller_liable is not False:
             self.deduct(c, "ruled_liable", amount)
@@ -419,6 +423,7 @@ class Model:
             self.approve(c, at)
         elif action == "auto_arbitrate":  # KM-5: by the buyer's plan, with a deduction
             c.order.ruled.add(c.reason)
+            c.ruled = True
             if self.rules(c).no_reply_deduction:
                 self.deduct(c, "no_reply_arbitration", c.amount)
             c.evidence_due = at + self.rules(c).evidence
@@ -436,6 +441,7 @@ class Model:
             self.enter(c, "closed", at)
         elif action == "auto_rule":  # no ruling in time: the buyer's plan, where the goods are
             c.order.ruled.add(c.reason)
+            c.ruled = True
             self.settle(c, at)
         else:  # auto_complete
             self.enter(c, "completed", at)

@@ -231,7 +231,7 @@ class Steps(OutcomeSteps):
             ordered = self.ordered_refund()
             self.refund(at, case.amount, actor=actor, auto=auto, rule=rule, returned=not ordered)
             if ordered:
-                self.charge_ordered_refund(at, actor=actor, auto=auto)
+                self.charge_ordered_refund(at)
 
     def complete(
         self, at: datetime, dest: str, *, actor: str, auto: bool, rule: str | None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from aftersales_es.domain.rulings import destinations
 from aftersales_es.domain.statechart import PEOPLE, destination, transitions_from
 
 if TYPE_CHECKING:
@@ -65,17 +66,17 @@ def _plan(case: Case) -> str | None:
 
 
 def _leads(trigger: str, case: Case, actor: str) -> list[str]:
-    plan = _plan(case)
-    outcomes: tuple[str | None, ...] = ("for_buyer", "for_seller") if trigger == "rule" else (None,)
-    found = []
-    for outcome in outcomes:
-        dest = destination(trigger, case.state, case.kind, actor, plan=plan, outcome=outcome)
-        if dest is not None and dest not in found:
-            found.append(dest)
-    return found
+    if trigger == "rule":  # every outcome a ruling may order (KM-8)
+        return destinations(case) if actor == "platform" else []
+    dest = destination(trigger, case.state, case.kind, actor, plan=_plan(case))
+    return [] if dest is None else [dest]
 
 
 def _refused_by_rules(trigger: str, case: Case, rules: RuleSet) -> bool:
+    if trigger in ("escalate", "propose_partial_refund"):  # a ruling is final (KS-8)
+        return bool(rules.settings.ruling_final.value) and case.ruling is not None
+    if trigger == "accept_partial_refund":
+        return case.offer is None
     if trigger == "reject":
         must = rules.settings.exchange_repair_must_be_supported
         return bool(must.value) and case.kind in ("exchange", "repair")

@@ -76,15 +76,16 @@ class OutcomeSteps(PaymentSteps):
         ruling = self.case.ruling
         return ruling is not None and ruling.get("outcome") == "return_then_refund"
 
-    def charge_ordered_refund(self, at: datetime, *, actor: str, auto: bool) -> None:
+    def charge_ordered_refund(self, at: datetime) -> None:
         """KM-8: a seller ruled liable for a return-then-refund is charged the
-        refund when it is paid (its points, if any, were recorded with the ruling)."""
+        refund when it is paid, by the ruling's rule (its points, if any, were
+        recorded with the ruling)."""
         ruling, case = self.case.ruling, self.case
         if ruling is None or not ruling["seller_liable"]:
             return
         if self.ctx.rules.penalty("ruled_liable").money:
             rule = self.ctx.rules.settings.evidence_window.rule
-            self.deduct(at, "ruled_liable", case.amount, rule=rule, actor=actor, auto=auto)
+            self.deduct(at, "ruled_liable", case.amount, rule=rule)
 
     def offer(self, at: datetime, dest: str, amount: Decimal, reason: str) -> None:
         """KM-6: the seller, having the goods back, offers a partial refund.

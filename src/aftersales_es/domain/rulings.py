@@ -109,16 +109,36 @@ def _amount(case: Case, order: Order, outcome: str, asked: Decimal | None, rule:
 
 
 def _goods_path(case: Case, outcome: str, rule: str) -> tuple[str, str]:
-    """The outcome guard and kind of a remedy, from where the goods were when
-    the case was escalated: still with the buyer (sent back from
-    ``awaiting_return``), on their way (``returning``: the seller's receipt
-    next) or with the seller (``received``: a return is refunded at once, a
-    replacement or repair goes on from receipt)."""
+    """The outcome guard and kind of a remedy ordered on ``case`` (see :func:`_guard`)."""
     kind, kinds = REMEDIES[outcome]
     if case.kind not in kinds:
         allowed = ", ".join(sorted(kinds))
         _no(case, rule, f"a {outcome} is ordered on {allowed} cases, not {case.kind}")
-    source = case.escalated_from
+    return _guard(case.escalated_from, outcome), kind
+
+
+def _guard(source: str, outcome: str) -> str:
+    """A remedy's outcome guard, from where the goods were when the case was
+    escalated (``source``): still with the buyer (sent back from
+    ``awaiting_return``), on their way (``returning``: the seller's receipt
+    next) or with the seller (``received``: a return is refunded at once, a
+    replacement or repair goes on from receipt)."""
     if source == "received":
-        return ("for_buyer" if outcome == "return_then_refund" else "to_receipt"), kind
-    return ("to_transit" if source == "returning" else "to_return"), kind
+        return "for_buyer" if outcome == "return_then_refund" else "to_receipt"
+    return "to_transit" if source == "returning" else "to_return"
+
+
+def destinations(case: Case) -> list[str]:
+    """Where a ruling may take ``case`` now, over every outcome its kind admits."""
+    found: list[str] = []
+    for outcome in OUTCOMES:
+        kind, guard = case.kind, "for_seller" if outcome == "close" else "for_buyer"
+        if outcome in REMEDIES:
+            kind, kinds = REMEDIES[outcome]
+            if case.kind not in kinds:
+                continue
+            guard = _guard(case.escalated_from, outcome)
+        dest = destination("rule", case.state, kind, "platform", outcome=guard)
+        if dest is not None and dest not in found:
+            found.append(dest)
+    return found

@@ -39,7 +39,12 @@ FIELDS: dict[str, list[tuple[str, str, str]]] = {
     "ship_back": [("carrier", "Carrier", "text"), ("tracking_number", "Tracking number", "text")],
     "ship_replacement": [("carrier", "Carrier", "text"), ("tracking_number", "Tracking", "text")],
     "submit_evidence": [("note", "Note", "text")],
-    "rule": [("refund_amount", "Refund amount (optional)", "text")],
+    "rule": [
+        ("outcome", "Outcome (optional: refund, partial_refund, return_then_refund, ...)", "text"),
+        ("refund_amount", "Refund amount (optional)", "text"),
+    ],
+    "approve": [("return_address", "Return address (optional)", "text")],
+    "propose_partial_refund": [("amount", "Amount", "text"), ("reason", "Reason", "text")],
 }
 SOON = timedelta(hours=48)
 
