@@ -56,6 +56,8 @@ def admitted(t: Transition, kind: str) -> bool:
     settled = {
         "to_refund": {"refund_only", "return_refund"},
         "to_return": {"return_refund", "exchange", "repair"},
+        # KM-8: a ruling's remedy with the goods on their way back.
+        "to_transit": {"return_refund", "exchange", "repair"},
         "to_receipt": {"exchange", "repair"},
         "to_replacement": {"exchange", "repair"},
     }

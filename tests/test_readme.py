@@ -22,6 +22,7 @@ SHELL_SECTIONS = (
     "### Rule-set tooling",
     "### Conversation, attachments and evidence",
     "### Order lines",
+    "### Rulings, partial refunds, return addresses",
 )
 
 

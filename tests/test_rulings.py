@@ -187,7 +187,7 @@ def test_partial_refund_ruling_refunds_that_amount_and_ends_km8(desk: Desk) -> N
 
 @pytest.mark.parametrize(
     ("amount", "words"),
-    [(None, "names its refund_amount"), ("4200.00", "less than"), ("0.00", "more than 0")],
+    [(None, "names its refund_amount"), ("4200.00", "less than"), ("0.00", "refunds > 0")],
 )
 def test_partial_refund_ruling_needs_an_amount_below_the_ask_km8(
     desk: Desk, amount: str | None, words: str

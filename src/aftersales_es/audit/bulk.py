@@ -164,6 +164,8 @@ class _Fold:
             self.ruleset = data["ruleset"]["digest"]
         elif name == "ProposalAccepted":  # a plan in force replaces the ask
             c[4], c[5] = data["kind"], data["amount"]["_data_"]
+        elif name == "Arbitrated" and data.get("kind"):  # a ruling's remedy too (KM-8)
+            c[4], c[5] = data["kind"], data["refund_amount"]["_data_"]
         elif name == "Refunded":
             amount, total = data["amount"]["_data_"], data["refunded_total"]["_data_"]
             if Decimal(c[6] or 0) + Decimal(amount) != Decimal(total):

@@ -1,4 +1,4 @@
-"""Case commands: the fifteen case commands, ``show``, ``list``."""
+"""Case commands: every case command, ``show``, ``list``."""
 
 from __future__ import annotations
 

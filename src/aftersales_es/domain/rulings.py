@@ -100,7 +100,7 @@ def _amount(case: Case, order: Order, outcome: str, asked: Decimal | None, rule:
         _no(case, rule, "a partial refund names its refund_amount")
     amount = case.amount if asked is None else asked
     if amount <= 0:
-        _no(case, rule, f"a {outcome} ruling refunds more than 0 (give refund_amount)")
+        _no(case, rule, f"a {outcome} ruling for the buyer refunds > 0 (give refund_amount)")
     if outcome == "partial_refund" and 0 < case.amount <= amount:
         why = f"a partial refund is less than the {case.amount} asked (else order refund)"
         _no(case, rule, why)

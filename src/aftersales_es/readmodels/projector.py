@@ -110,6 +110,9 @@ class _Page:
         if isinstance(e, ev.ProposalAccepted):
             row["kind"] = e.kind
             row["amount"] = str(e.amount)
+        elif isinstance(e, ev.Arbitrated) and e.kind:  # a ruling's remedy (KM-8)
+            row["kind"] = e.kind
+            row["amount"] = str(e.refund_amount)
         elif isinstance(e, ev.Refunded):
             row["refunded_total"] = str(e.refunded_total)
         elif isinstance(e, (ev.DeductionRecorded, ev.DeductionWaived, ev.PointsDeducted)):
