@@ -75,8 +75,7 @@ class Applied(CaseEvent, TimedCreated):
 
 
 class Approved(CaseEvent):
-    #: KS-5: where the goods go back ("" none: no goods, or stored before).
-    return_address: str = ""
+    return_address: str = ""  # KS-5: where goods go back ("" none, or stored before)
 
     def record(self, case: Case) -> None:
         case.return_address = self.return_address or case.return_address
@@ -148,8 +147,7 @@ class Rejected(CaseEvent):
 class ShippedBack(CaseEvent):
     carrier: str
     tracking_number: str
-    #: KS-5: the address the goods were shipped to ("" if none was given).
-    return_address: str = ""
+    return_address: str = ""  # KS-5: where they were shipped ("" none given)
 
     def record(self, case: Case) -> None:
         case.waybill = {"carrier": self.carrier, "tracking_number": self.tracking_number}

@@ -159,8 +159,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     # KM-3: goods bound for the platform's overseas warehouse are received by it.
     _t("confirm_receipt", "returning", "refunded", "seller,platform", "return_refund"),
     _t("confirm_receipt", "returning", "received", "seller,platform", "replacement"),
-    # KM-6, KM-7: having inspected the returned goods, the seller may offer a
-    # partial refund instead; the case rests in ``received`` for the buyer's answer.
+    # KM-6, KM-7: a partial refund offered on the returned goods, for the buyer to accept.
     _t("propose_partial_refund", "returning", "received", "seller", "return_refund"),
     _t("accept_partial_refund", "received", "refunded", "buyer", "return_refund"),
     _t("ship_replacement", "received", "reshipping", "seller", "replacement"),
@@ -177,9 +176,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("submit_evidence", "disputed", "disputed", "buyer,seller"),
     _t("rule", "disputed", "refunded", "platform", "for_buyer"),
     _t("rule", "disputed", "closed", "platform", "for_seller"),
-    # KM-8: a ruling may order the goods back (return then refund, a
-    # replacement, a repair); the case goes on from where the goods are, its
-    # kind being the one the ruling puts in force (see :mod:`.rulings`).
+    # KM-8: a remedy ordered goes on from where the goods are (see :mod:`.rulings`).
     _t("rule", "disputed", "awaiting_return", "platform", "to_return"),
     _t("rule", "disputed", "returning", "platform", "to_transit"),
     _t("rule", "disputed", "received", "platform", "to_receipt"),
@@ -209,8 +206,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("lapse_proposal", "proposed", "requested", "system"),
     _t("auto_refund", "received", "refunded", "system", "replacement"),
     _t("close_rejected", "rejected", "closed", "system"),
-    # A partial-refund offer the buyer neither accepts nor escalates goes to
-    # the platform, as a silent seller's case does (KM-5), without a deduction.
+    # An offer the buyer leaves unanswered goes to the platform (as KM-5's, no deduction).
     _t("auto_escalate", "received", "disputed", "system", "return_refund"),
     _t("auto_rule", "disputed", "refunded", "system", "to_refund"),
     _t("auto_rule", "disputed", "awaiting_return", "system", "to_return"),
