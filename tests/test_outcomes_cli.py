@@ -102,7 +102,7 @@ def test_return_address_from_the_command_line_ks5(cli: Cli) -> None:
 def test_rules_show_lists_the_offer_answer_deadline_ks_a4_km_a7(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for name, rule in (("kuaishou", "KS-A4"), ("kilimall", "KM-A7"), ("generic", "GEN-22")):
+    for name, rule in (("kuaishou", "KS-A4"), ("kilimall", "KM-A7"), ("generic", "GEN-24")):
         assert main(["--json", "rules", "show", name]) == 0
         shown = json.loads(capsys.readouterr().out)
         (d,) = [d for d in shown["deadlines"] if d["name"] == "partial_refund_answer"]
