@@ -80,7 +80,7 @@ def test_partial_refund_offer_from_the_command_line_km6_km7(cli: Cli) -> None:
     assert code == 0 and case["state"] == "received"
     allowed = {a["command"]: a["actors"] for a in case["next"]["allowed"]}
     assert allowed == {"accept_partial_refund": ["buyer"], "escalate": ["buyer", "seller"]}
-    assert case["next"]["if_nobody_acts"]["rule"] == "KS-A4"
+    assert case["next"]["if_nobody_acts"]["rule"] == "KS-A6"
     code, case = cli("accept_partial_refund", "C1", "--at", at(4))
     assert code == 0 and (case["state"], case["refunded_total"]) == ("refunded", "70.00")
 
@@ -102,7 +102,7 @@ def test_return_address_from_the_command_line_ks5(cli: Cli) -> None:
 def test_rules_show_lists_the_offer_answer_deadline_ks_a4_km_a7(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for name, rule in (("kuaishou", "KS-A4"), ("kilimall", "KM-A7"), ("generic", "GEN-24")):
+    for name, rule in (("kuaishou", "KS-A6"), ("kilimall", "KM-A9"), ("generic", "GEN-24")):
         assert main(["--json", "rules", "show", name]) == 0
         shown = json.loads(capsys.readouterr().out)
         (d,) = [d for d in shown["deadlines"] if d["name"] == "partial_refund_answer"]

@@ -1,7 +1,7 @@
 """A seller's partial refund on returned goods (KM-6, KM-7): having received
 and inspected them, the seller offers less than asked, with a reason; the
 buyer consents (refunded that amount) or escalates (KS-8); unanswered, the
-offer goes to the platform (KS-A4, KM-A7). Given -> when -> then on ``Desk``.
+offer goes to the platform (KS-A6, KM-A9). Given -> when -> then on ``Desk``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def returning(desk: Desk, kind: str = "return_refund", **facts: str) -> datetime
 def test_seller_offers_a_partial_refund_on_the_returned_goods_km6(desk: Desk) -> None:
     at = returning(desk)
     case = desk.execute("propose_partial_refund", case="C1", at=at + D, **OFFER)
-    # then: the goods are received and the offer waits for the buyer, 48 h (KS-A4)
+    # then: the goods are received and the offer waits for the buyer, 48 h (KS-A6)
     assert case.state == "received" and case.refunded_total == Decimal("0.00")
     assert event_types(desk, "C1")[-2:] == ["Received", "PartialRefundProposed"]
     offer = desk.case_events("C1")[-1]
@@ -53,7 +53,7 @@ def test_seller_offers_a_partial_refund_on_the_returned_goods_km6(desk: Desk) ->
     due = case.pending_deadline
     assert due is not None and (due.action, due.rule, due.due) == (
         "auto_escalate",
-        "KS-A4",
+        "KS-A6",
         at + 3 * D,
     )
 
@@ -93,11 +93,11 @@ def test_offer_escalated_and_never_ruled_refunds_in_full_ks_a3(desk: Desk) -> No
 def test_unanswered_offer_goes_to_the_platform_without_a_deduction_ks_a4(desk: Desk) -> None:
     at = returning(desk)
     desk.execute("propose_partial_refund", case="C1", at=at + D, **OFFER)
-    with refused(desk, WindowClosedError, "KS-A4", "goes to the platform"):
+    with refused(desk, WindowClosedError, "KS-A6", "goes to the platform"):
         desk.execute("accept_partial_refund", case="C1", at=at + 4 * D)
     (fired,) = desk.fire_due(at + 3 * D)
     case = desk.get_case("C1")
-    assert (fired.rule, case.state, case.escalated_from) == ("KS-A4", "disputed", "received")
+    assert (fired.rule, case.state, case.escalated_from) == ("KS-A6", "disputed", "received")
     escalated = desk.case_events("C1")[-1]
     assert isinstance(escalated, Escalated)
     assert (escalated.at, escalated.auto, escalated.by) == (at + 3 * D, True, "system")
@@ -109,7 +109,7 @@ def test_unanswered_offer_on_kilimall_goes_to_arbitration_after_72h_km_a7(desk: 
                    delivered_at=t(days=2))  # fmt: skip
     desk.execute("propose_partial_refund", case="C1", at=at + D, amount="3000.00", reason="worn")
     (fired,) = desk.fire_due(at + 4 * D)
-    assert (fired.rule, fired.due, desk.get_case("C1").state) == ("KM-A7", at + 4 * D, "disputed")
+    assert (fired.rule, fired.due, desk.get_case("C1").state) == ("KM-A9", at + 4 * D, "disputed")
 
 
 @pytest.mark.parametrize(
