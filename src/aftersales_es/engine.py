@@ -72,6 +72,11 @@ class AfterSales(CaseService):
         return case.seller_id, case.buyer_id
 
     def order_parties(self, order_id: str) -> tuple[str, str]:
-        """The order's seller and buyer (as :meth:`parties`: from the cache if it holds it)."""
-        order = self._peek(order_uuid(order_id)) or self.get_order(order_id)
+        """The order's seller and buyer (as :meth:`parties`: from the cache if it
+        holds it). An order read from the store is kept in the cache: the
+        ``apply`` checked with it decides on it next (the write verifies it)."""
+        order = self._peek(order_uuid(order_id))
+        if order is None:
+            order = self.get_order(order_id)
+            self._keep(order)
         return order.seller_id, order.buyer_id

@@ -23,6 +23,8 @@ def _serve(args: argparse.Namespace) -> int:
     where = args.store or "the default store"
     print(f"aftersales: serving {where} on http://{args.host}:{args.port}/")
     options: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": args.log_level}
+    # Below info the access log is never shown: don't format a line per request.
+    options["access_log"] = args.log_level == "info"
     if args.workers <= 1:
         uvicorn.run(create_app(args.store), workers=1, **options)
         return 0

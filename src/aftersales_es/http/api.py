@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, create_model
+from pydantic.json_schema import models_json_schema
+from starlette.concurrency import run_in_threadpool
 
 from aftersales_es.app import access
 from aftersales_es.app import commands as cmds
 from aftersales_es.app.access import Principal
+from aftersales_es.app.attachments import bundle
 from aftersales_es.app.fields import Instant
 from aftersales_es.audit import history as hist
-from aftersales_es.http import listing
-from aftersales_es.http.auth import principal, service
+from aftersales_es.http import listing, uploads
+from aftersales_es.http.auth import principal, service, service_of
 from aftersales_es.http.problems import Problem
 from aftersales_es.http.service import Service, etag, run_command
 from aftersales_es.readmodels import ledger
@@ -52,25 +55,54 @@ def case_view(svc: Service, who: Principal, case: Any) -> dict[str, Any]:
     return view
 
 
-def _command_route(name: str, cls: type[cmds.Command]) -> None:
-    Body = _body_model(cls)
+def _send(
+    svc: Service,
+    who: Principal,
+    case_id: str,
+    name: str,
+    fields: dict[str, Any],
+    new: uploads.Files,
+    headers: tuple[str | None, str | None],
+) -> tuple[bytes, str]:
+    """Run one command (in a worker thread) and render its answer: the case
+    view as JSON and its ETag."""
+    files: dict[str, bytes] = {}
+    if new:
+        refs, files = bundle(new)
+        fields["attachments"] = [*fields.get("attachments", ()), *refs]
+    key, if_match = headers
+    case = run_command(svc, who, case_id, name, fields, key=key, if_match=if_match, files=files)
+    view = case_view(svc, who, case)
+    return json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode(), etag(case)
 
-    def send(
+
+def _command_route(name: str, cls: type[cmds.Command]) -> type[BaseModel]:
+    Body = _body_model(cls)
+    structured = uploads.structured_fields(Body) if "attachments" in Body.model_fields else None
+
+    # The body is read and validated here, not by a FastAPI body parameter:
+    # one pydantic validation from the raw bytes on the hot path, and the
+    # same route takes a form with files (the OpenAPI body is declared below).
+    async def send(
         case_id: str,
-        body: Body,  # type: ignore[valid-type]
-        who: Who,
-        svc: Svc,
+        request: Request,
         idempotency_key: KeyHeader = None,
         if_match: MatchHeader = None,
-    ) -> JSONResponse:
-        data = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-        case = run_command(svc, who, case_id, name, data, key=idempotency_key, if_match=if_match)
-        # Already plain JSON data: skip FastAPI's generic encoder on the hot path.
-        return JSONResponse(case_view(svc, who, case), headers={"ETag": etag(case)})
+    ) -> Response:
+        who = await principal(request)
+        fields, new = await uploads.read_body(request, Body, structured)
+        svc = service_of(request)
+        headers = (idempotency_key, if_match)
+        body, tag = await run_in_threadpool(_send, svc, who, case_id, name, fields, new, headers)
+        return Response(body, media_type="application/json", headers={"ETag": tag})
 
-    # The body model is local: give FastAPI the class, not its postponed name.
-    send.__annotations__["body"] = Body
     send.__doc__ = f"Send `{name}` to the case. {cls.__doc__ or ''}".strip()
+    ref = {"$ref": f"{REF}{Body.__name__}"}
+    content: dict[str, Any] = {"application/json": {"schema": ref}}
+    if structured is not None:
+        files = {"type": "array", "items": {"type": "string", "format": "binary"}}
+        form = {"type": "object", "properties": {uploads.FILE_PART: files}}
+        content["multipart/form-data"] = {"schema": {"allOf": [ref, form]}}
     router.add_api_route(
         f"/cases/{{case_id}}/{name}",
         send,
@@ -78,11 +110,29 @@ def _command_route(name: str, cls: type[cmds.Command]) -> None:
         name=name,
         summary=name,
         tags=["commands"],
+        openapi_extra={"requestBody": {"required": True, "content": content}},
     )
+    return Body
 
 
-for _name, _cls in cmds.COMMANDS.items():
-    _command_route(_name, _cls)
+REF = "#/components/schemas/"
+BODIES = [_command_route(_name, _cls) for _name, _cls in cmds.COMMANDS.items()]
+
+
+def body_schemas() -> dict[str, Any]:
+    """The command bodies' JSON schemas, for the OpenAPI document's components."""
+    _, top = models_json_schema([(b, "validation") for b in BODIES], ref_template=REF + "{model}")
+    schemas: dict[str, Any] = top.get("$defs", {})
+    return schemas
+
+
+def upload_path(path: str) -> bool:
+    """Whether a request to ``path`` may carry files (a larger body limit)."""
+    head, _, command = path.rpartition("/")
+    return head.startswith("/cases/") and command in UPLOADS
+
+
+UPLOADS = frozenset(n for n, c in cmds.COMMANDS.items() if "attachments" in c.model_fields)
 
 
 @router.post("/orders", status_code=201, tags=["orders"])

@@ -20,6 +20,10 @@ from aftersales_es.http.service import Service
 HERE = Path(__file__).parent
 #: Largest request body accepted (a command or an order with its lines).
 MAX_BODY = 256 * 1024
+#: Largest request carrying files (a form to ``apply``, ``message``,
+#: ``submit_evidence``): a few files at the rule sets' 10 MiB each; each
+#: file's own limit is the rule set's, checked by the case.
+MAX_UPLOAD = 32 * 2**20
 #: Longest a request may take before it is answered 503.
 TIMEOUT = 30.0
 
@@ -30,6 +34,7 @@ def create_app(
     app: AfterSales | None = None,
     settings: Mapping[str, Any] | None = None,
     max_body: int = MAX_BODY,
+    max_upload: int = MAX_UPLOAD,
     timeout: float = TIMEOUT,
 ) -> Any:
     """The service on ``store`` (or on an open application ``app``), as an ASGI app.
@@ -49,10 +54,26 @@ def create_app(
     fast.include_router(api.router)
     fast.include_router(feed.router)
     fast.include_router(console.router)
+    plain_openapi = fast.openapi
+
+    def openapi() -> dict[str, Any]:
+        # The command routes read their bodies themselves: their schemas are
+        # added here, where the routes' request bodies refer to them.
+        schema = plain_openapi()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(api.body_schemas())
+        return schema
+
+    fast.openapi = openapi  # type: ignore[method-assign]
     fast.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @fast.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         return RedirectResponse("/console/cases", status_code=303)
 
-    return Limits(fast, max_body=max_body, timeout=timeout, streams=("/events",))
+    return Limits(
+        fast,
+        max_body=max_body,
+        timeout=timeout,
+        streams=("/events",),
+        uploads=(api.upload_path, max_upload),
+    )

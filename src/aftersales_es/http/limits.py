@@ -1,6 +1,7 @@
 """Request size and time limits, as a plain ASGI middleware.
 
-A body larger than ``max_body`` is refused with 413 before it is read in
+A body larger than ``max_body`` (``uploads``: a larger limit for a form
+posted to a path that takes files) is refused with 413 before it is read in
 full (by ``Content-Length`` up front, and by counting a chunked body). A
 request that has not started its response within ``timeout`` seconds gets
 503 with ``Retry-After``; the worker thread finishes its command, whose
@@ -42,9 +43,24 @@ class Limits:
     """Wraps an ASGI app with a body-size limit and a time-to-response limit."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body: int, timeout: float, streams: tuple[str, ...] = ()
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        timeout: float,
+        streams: tuple[str, ...] = (),
+        uploads: tuple[Callable[[str], bool], int] | None = None,
     ) -> None:
         self.app, self.max_body, self.timeout, self.streams = app, max_body, timeout, streams
+        self.uploads = uploads
+
+    def limit(self, scope: Scope, headers: dict[bytes, bytes]) -> int:
+        """The body limit of a request: larger for a form posted where files go."""
+        if self.uploads is not None and self.uploads[0](scope["path"]):
+            kind = headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
+            if kind == b"multipart/form-data":
+                return self.uploads[1]
+        return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,7 +68,8 @@ class Limits:
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+        max_body = self.limit(scope, headers)
+        if length is not None and (not length.isdigit() or int(length) > max_body):
             await _problem(send, 413, "Request body too large", [])
             return
         seen = 0
@@ -62,7 +79,7 @@ class Limits:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_body:
+            if seen > max_body:
                 raise _TooLarge
             return message
 

@@ -9,6 +9,7 @@ idempotency key and precondition onto the engine, and execute.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -191,8 +192,12 @@ def run_command(
     key: str | None = None,
     if_match: str | None = None,
     now: datetime | None = None,
+    files: Mapping[str, bytes] | None = None,
 ) -> Case:
-    """Check access, the precondition and the key, then run one command."""
+    """Check access, the precondition and the key, then run one command.
+
+    ``files``: the bytes of new attachments the command cites, by digest;
+    the engine writes them only once the command is decided."""
     app = svc.app
     data = {k: v for k, v in data.items() if v is not None}
     replay = False
@@ -208,8 +213,8 @@ def run_command(
     if isinstance(cmd, cmds.Apply):
         seller, buyer = app.order_parties(cmd.order)
         access.authorize_apply(principal, cmd.order, buyer, seller)
-        return app.execute(cmd)
+        return app.execute(cmd, files=files)
     cmd = access.authorize(principal, svc.seen(principal, case_id), cmd)
     # A replayed key answers its first outcome whatever the version is now.
     expected = None if replay else expected_version(svc, case_id, name, if_match)
-    return app.execute(cmd, expected_version=expected)
+    return app.execute(cmd, expected_version=expected, files=files)
