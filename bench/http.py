@@ -212,6 +212,10 @@ def run(cfg: Config) -> list[Row]:
             direct = AfterSales(d / "direct.db")
             _orders(direct, n_orders)
             _disputes(direct)
+            # Reopened, as the served store is: both sides start with the same
+            # empty cache (else the baseline holds every order it registered).
+            direct.close()
+            direct = AfterSales(d / "direct.db")
             served = AfterSales(d / "http.db")
             _orders(served, n_orders)
             _disputes(served)
