@@ -179,10 +179,14 @@ def test_seller_asks_goods_back_a_second_before_90_days_km4(desk: Desk) -> None:
     at = received + D90 - SECOND
     case = desk.execute("request_goods_back", case="C1", at=at)
     assert case.state == "refunded" and case.goods == "requested_back"
-    assert case.pending_deadline is None
+    # The scrap deadline gives way to the warehouse's send-back deadline (KM-4, KM-A11).
+    pending = case.pending_deadline
+    assert pending is not None and (pending.name, pending.rule) == ("goods_send_back", "KM-A11")
+    assert pending.due == at + timedelta(days=7)
     e = last(desk, "GoodsReturnToSellerRequested")
     assert (e.at, e.actor, e.auto) == (at, "seller", False)
-    assert desk.fire_due(received + D90 * 2) == []
+    assert [f.name for f in desk.fire_due(received + D90 * 2)] == ["goods_send_back"]
+    assert desk.get_case("C1").goods == "sent_back"
 
 
 def test_seller_asks_goods_back_at_90_days_refused_km4(desk: Desk) -> None:

@@ -118,10 +118,11 @@ def test_every_state_appears_in_the_table() -> None:
 
 def test_every_command_is_a_trigger_of_the_table() -> None:
     triggers = {t.trigger for t in TRANSITIONS}
-    # apply creates the case; request_goods_back belongs to the goods chart (KM-3);
-    # waive_deduction reverses a ledger entry and moves no state (KM-1);
-    # message is conversation, accepted in every state, never a transition.
-    outside = {"apply", "request_goods_back", "waive_deduction", "message"}
+    # apply creates the case; request_goods_back and send_goods_back belong to
+    # the goods chart (KM-3, KM-4); waive_deduction reverses a ledger entry and
+    # moves no state (KM-1); message is conversation, accepted in every state,
+    # never a transition.
+    outside = {"apply", "request_goods_back", "send_goods_back", "waive_deduction", "message"}
     assert set(COMMANDS) - outside <= triggers
     assert "request_goods_back" in {t.trigger for t in GOODS_TRANSITIONS}
 
@@ -210,7 +211,7 @@ def test_well_formed_table_builds_a_machine_keeping_its_rows() -> None:
 
 def test_goods_table_is_checked_like_the_case_table() -> None:
     assert {t.source for t in transitions_from("held", "goods")} == {"held"}
-    assert set(GOODS_STATES) - GOODS_TERMINAL == {"held"}
+    assert set(GOODS_STATES) - GOODS_TERMINAL == {"held", "requested_back"}  # KM-4
 
 
 @pytest.mark.parametrize("kind", KINDS)

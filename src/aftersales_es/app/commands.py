@@ -141,6 +141,9 @@ class ShipBack(Command):
     tracking_number: ShortText = ""
     #: KS-5: the address shipped to; another than the approved one is refused.
     return_address: Text | None = None
+    #: The return freight paid, and whether a freight insurance (运费险) covers it.
+    freight: AmountText | None = None
+    freight_insured: bool = False
 
 
 class ConfirmReceipt(Command):
@@ -215,6 +218,15 @@ class RequestGoodsBack(Command):
     name: Literal["request_goods_back"] = "request_goods_back"
 
 
+class SendGoodsBack(Command):
+    """KM-4: the warehouse sends goods asked back to the seller, at the seller's freight."""
+
+    name: Literal["send_goods_back"] = "send_goods_back"
+    carrier: ShortText = ""
+    tracking_number: ShortText = ""
+    freight: AmountText | None = None
+
+
 class WaiveDeduction(Command):
     """KM-1's exception: the platform finds a deduction's cause was not the seller's."""
 
@@ -230,8 +242,8 @@ COMMANDS: dict[str, type[Command]] = {
     for c in (
         Apply, Approve, Propose, AcceptProposal, DeclineProposal, Reject, ShipBack,
         ConfirmReceipt, ShipReplacement, ConfirmCompletion, Escalate, SubmitEvidence, Rule,
-        Withdraw, RequestGoodsBack, WaiveDeduction, Message, ProposePartialRefund,
-        AcceptPartialRefund,
+        Withdraw, RequestGoodsBack, SendGoodsBack, WaiveDeduction, Message,
+        ProposePartialRefund, AcceptPartialRefund,
     )
 }  # fmt: skip
 

@@ -130,7 +130,7 @@ def on_case(step: Callable[..., None]) -> Handler:
             expect_version(case, cmd, expected)
         at = cmd.at or ws.clock()  # read once the case is loaded: never before its last event
         args = cmd.args()
-        for key in ("amount", "refund_amount"):
+        for key in ("amount", "refund_amount", "freight"):
             if args.get(key) is not None:
                 args[key] = parse_amount(args[key], order.currency, field=key)
         with refusal(ws, cached):
@@ -162,4 +162,5 @@ COMMAND_HANDLERS: dict[type[cmds.Command], Handler] = {
     cmds.Message: on_case(Case.post_message),
     cmds.ProposePartialRefund: on_case(Case.propose_partial_refund),
     cmds.AcceptPartialRefund: on_case(Case.accept_partial_refund),
+    cmds.SendGoodsBack: on_case(Case.send_goods_back),
 }

@@ -129,10 +129,12 @@ COMMANDS: dict[str, CommandSpec] = {
         "--at 2026-05-14T18:00:00+08:00",
     ),
     "ship_back": CommandSpec(
-        "buyer: ship the goods back and give the waybill (KS-5)",
+        "buyer: ship the goods back and give the waybill (KS-5), and the freight paid",
         (
             *_WAYBILL,
             Option("return_address", "the address shipped to; must be the approved one (KS-5)"),
+            Option("freight", "return freight paid; the seller bears it for seller-fault reasons"),
+            Option("freight_insured", "a freight insurance (运费险) claim pays it", flag=True),
         ),
         "ship_back C1 --carrier YTO --tracking-number YT8812345678 --at 2026-05-16T11:00:00+08:00",
     ),
@@ -189,6 +191,12 @@ COMMANDS: dict[str, CommandSpec] = {
     "request_goods_back": CommandSpec(
         "seller: ask for warehouse-held goods back, paying the freight (KM-4)",
         example="request_goods_back C1 --at 2026-06-01T10:00:00+03:00",
+    ),
+    "send_goods_back": CommandSpec(
+        "platform: the warehouse sends goods asked back to the seller, who pays the freight (KM-4)",
+        (*_WAYBILL, Option("freight", "the freight charged to the seller (default: the tariff)")),
+        "send_goods_back C1 --carrier DHL --tracking-number DH1 --freight 1500.00 "
+        "--at 2026-06-02T10:00:00+03:00",
     ),
     "waive_deduction": CommandSpec(
         "platform: waive a deduction whose cause was not the seller's (KM-1)",

@@ -18,6 +18,7 @@ from typing import Any
 
 from aftersales_es.domain import case_checks as checks
 from aftersales_es.domain import events as ev
+from aftersales_es.domain import freight as freight_rules
 from aftersales_es.domain import outcome_checks as outcomes
 from aftersales_es.domain.base import TimedAggregate, case_uuid
 from aftersales_es.domain.case_apply import application, check_resubmission
@@ -209,15 +210,22 @@ class Case(CaseOutcomes, Conversation, TimedAggregate):
         carrier: str,
         tracking_number: str,
         return_address: str | None = None,
+        freight: Decimal | None = None,
+        freight_insured: bool = False,
     ) -> None:
         """The buyer ships the goods back, to the approved return address, and
-        gives the waybill (KS-5)."""
+        gives the waybill (KS-5); with ``freight``, the return shipping paid,
+        borne as the reason and the rule set say (the seller's share joins the
+        ledger as ``return_freight``)."""
         dest = checks.allowed(self, "ship_back", "buyer", at)
         d = ctx.rules.deadline_for("awaiting_return", self.kind)
         checks.check_waybill(self, "ship_back", d.rule if d else "KS-5", carrier, tracking_number)
         to = outcomes.check_return_address(self, return_address, "KS-5")
-        waybill = {"carrier": carrier, "tracking_number": tracking_number}
-        Steps(self, ctx).note(ev.ShippedBack, at, "buyer", dest, **waybill, return_address=to)
+        steps = Steps(self, ctx)
+        paid, rule = freight_rules.ship_back_fields(steps, freight, freight_insured)
+        waybill = {"carrier": carrier, "tracking_number": tracking_number, **paid}
+        steps.note(ev.ShippedBack, at, "buyer", dest, **waybill, return_address=to)
+        freight_rules.charge_return_freight(steps, at, paid, rule)
 
     def confirm_receipt(self, ctx: Context, *, at: datetime, by: str = "seller") -> None:
         """The goods' receiver confirms receipt; a return is refunded at once (KS-6).
@@ -283,7 +291,24 @@ class Case(CaseOutcomes, Conversation, TimedAggregate):
         """
         checks.check_time(self, "request_goods_back", at, goods=True)
         checks.check_goods_held(self, ctx.rules.settings.goods_scrap_after.rule)
-        Steps(self, ctx).goods_leave(ev.GoodsReturnToSellerRequested, at, actor="seller", rule=None)
+        freight_rules.request_back(Steps(self, ctx), at)
+
+    def send_goods_back(
+        self,
+        ctx: Context,
+        *,
+        at: datetime,
+        carrier: str = "",
+        tracking_number: str = "",
+        freight: Decimal | None = None,
+    ) -> None:
+        """The warehouse (platform) sends goods asked back to the seller, who
+        bears the ``freight`` (KM-4; the rule set's tariff when not given)."""
+        rule = ctx.rules.settings.goods_scrap_after.rule
+        checks.check_time(self, "send_goods_back", at, goods=True)
+        checks.check_goods_held(self, rule, "send_goods_back", "platform")
+        fields = {"carrier": carrier, "tracking_number": tracking_number, "freight": freight}
+        freight_rules.send_back(Steps(self, ctx), at, actor="platform", **fields)
 
     def fire(self, ctx: Context, *, name: str, due: datetime) -> None:
         """Fire the pending deadline ``name`` due at ``due``, stamped with ``due``.

@@ -243,12 +243,17 @@ def check_evidence(case: Case, at: datetime, note: str, rule: str, *, files: int
         refuse(case, NotAllowedError, "submit_evidence", rule, "evidence needs a note or a file")
 
 
-def check_goods_held(case: Case, rule: str) -> None:
-    """KM-4: only goods held at the warehouse can be asked back."""
+def check_goods_held(
+    case: Case, rule: str, command: str = "request_goods_back", actor: str = "seller"
+) -> None:
+    """KM-4: only goods held at the warehouse can be asked back, and only goods
+    asked back can be sent back."""
     goods = case.goods or "none"
-    if destination("request_goods_back", goods, case.kind, "seller", machine_name="goods") is None:
+    if destination(command, goods, case.kind, actor, machine_name="goods") is None:
         why = f"no goods held at the warehouse (goods: {goods})"
-        refuse(case, TransitionNotAllowedError, "request_goods_back", rule, why)
+        if command != "request_goods_back":
+            why = f"the seller has not asked for the goods back (goods: {goods})"
+        refuse(case, TransitionNotAllowedError, command, rule, why)
 
 
 def line_ids(case: Case) -> list[str]:

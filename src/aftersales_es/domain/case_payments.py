@@ -15,7 +15,7 @@ from typing import Any
 from aftersales_es.domain import events as ev
 from aftersales_es.domain.case_checks import check_cap
 from aftersales_es.domain.case_view import Case
-from aftersales_es.domain.deadlines import GOODS_DEADLINE, case_deadlines
+from aftersales_es.domain.deadlines import GOODS_DEADLINES, case_deadlines
 from aftersales_es.domain.fees import allocate, return_fee
 from aftersales_es.domain.money import zero
 from aftersales_es.domain.order import Order
@@ -55,13 +55,13 @@ class PaymentSteps:
     ) -> dict[str, Any]:
         """Fields every event has, including the deadlines pending after it."""
         case = self.case
-        goods = [d for d in case.deadlines if d["name"] == GOODS_DEADLINE]
+        goods = [d for d in case.deadlines if d["name"] in GOODS_DEADLINES]
         # Entering a state starts its deadline. An event that keeps the state is
         # either a step inside one command (the next event decides: none
         # pending) or, with ``keep``, a self-loop such as evidence in a dispute,
         # which leaves the running deadline as it was: the state still ends.
         entering = state != case.state
-        own = [dict(d) for d in case.deadlines if d["name"] != GOODS_DEADLINE] if keep else []
+        own = [dict(d) for d in case.deadlines if d["name"] not in GOODS_DEADLINES] if keep else []
         flow = case_deadlines(state, kind or case.kind, at, self.ctx.rules) if entering else own
         return {
             "at": at,

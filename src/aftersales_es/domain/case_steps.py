@@ -17,11 +17,12 @@ from decimal import Decimal
 from typing import Any
 
 from aftersales_es.domain import events as ev
+from aftersales_es.domain import freight
 from aftersales_es.domain.case_apply import express_refund_applies
 from aftersales_es.domain.case_checks import check_cap
 from aftersales_es.domain.case_payments import Context
 from aftersales_es.domain.case_view import Case
-from aftersales_es.domain.deadlines import GOODS_DEADLINE, Deadline, goods_deadline, later
+from aftersales_es.domain.deadlines import GOODS_DEADLINES, Deadline, goods_deadline, later
 from aftersales_es.domain.errors import DeadlineNotPendingError
 from aftersales_es.domain.money import quantum, zero
 from aftersales_es.domain.outcome_steps import OutcomeSteps
@@ -52,6 +53,9 @@ class Steps(OutcomeSteps):
         """Fire the due deadline ``d``, stamped with its due instant."""
         if d.action == "scrap_goods":
             self.goods_leave(ev.GoodsScrapped, d.due, actor="system", rule=d.rule)
+            return
+        if d.action == "send_goods_back":
+            freight.send_back(self, d.due, actor="system")
             return
         case = self.case
         outcome = self.settlement() if d.action == "auto_rule" else None
@@ -148,7 +152,7 @@ class Steps(OutcomeSteps):
     ) -> None:
         """The goods leave the warehouse's hands: their deadline is no longer pending."""
         case = self.case
-        rest = [d for d in case.deadlines if d["name"] != GOODS_DEADLINE]
+        rest = [d for d in case.deadlines if d["name"] not in GOODS_DEADLINES]
         auto = actor == "system"
         self.record(
             event_class, at=at, actor=actor, auto=auto, rule=rule, state=case.state, deadlines=rest

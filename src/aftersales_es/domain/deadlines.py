@@ -13,8 +13,11 @@ from typing import Any
 
 from aftersales_es.domain.rules import RuleSet
 
-#: The KM-4 warehouse deadline lives beside the case's own deadline.
+#: The KM-4 warehouse deadlines live beside the case's own deadline: goods
+#: held are scrapped, goods asked back are sent back, unless done in time.
 GOODS_DEADLINE = "goods_scrap"
+SEND_BACK_DEADLINE = "goods_send_back"
+GOODS_DEADLINES = frozenset({GOODS_DEADLINE, SEND_BACK_DEADLINE})
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -67,9 +70,21 @@ def goods_deadline(received_at: datetime, rules: RuleSet) -> dict[str, Any]:
     }
 
 
+def send_back_deadline(requested_at: datetime, rules: RuleSet) -> dict[str, Any]:
+    """KM-4: goods asked back are sent within a period (an assumption), else the
+    system records their dispatch at the rule set's tariff."""
+    s = rules.settings.goods_send_back_within
+    return {
+        "name": SEND_BACK_DEADLINE,
+        "due": later(requested_at, s.value),
+        "action": "send_goods_back",
+        "rule": s.rule,
+    }
+
+
 def overdue(pending: list[Deadline], at: datetime) -> Deadline | None:
     """The case's own deadline already due at ``at`` (goods deadlines aside)."""
     for d in pending:
-        if d.name != GOODS_DEADLINE and d.due <= at:
+        if d.name not in GOODS_DEADLINES and d.due <= at:
             return d
     return None

@@ -34,6 +34,7 @@ __all__ = [
     "EvidenceSubmitted",
     "GoodsReturnToSellerRequested",
     "GoodsScrapped",
+    "GoodsSentBack",
     "MessagePosted",
     "PartialRefundAccepted",
     "PartialRefundProposed",
@@ -148,6 +149,10 @@ class ShippedBack(CaseEvent):
     carrier: str
     tracking_number: str
     return_address: str = ""  # KS-5: where they were shipped ("" none given)
+    #: The return freight and who bears it (seller, buyer, insurance); events
+    #: stored before freight was recorded have none.
+    freight: Decimal | None = None
+    freight_payer: str = ""
 
     def record(self, case: Case) -> None:
         case.waybill = {"carrier": self.carrier, "tracking_number": self.tracking_number}
@@ -290,6 +295,18 @@ class GoodsScrapped(CaseEvent):
         case.goods = "scrapped"
 
 
+class GoodsSentBack(CaseEvent):
+    """KM-4: the warehouse sent the goods back to the seller, at the seller's freight."""
+
+    carrier: str
+    tracking_number: str
+    freight: Decimal
+    currency: str
+
+    def record(self, case: Case) -> None:
+        case.goods = "sent_back"
+
+
 EVENT_TYPES: dict[str, type[CaseEvent]] = {
     cls.__name__: cls
     for cls in (
@@ -318,5 +335,6 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         MessagePosted,
         PartialRefundProposed,
         PartialRefundAccepted,
+        GoodsSentBack,
     )
 }

@@ -104,6 +104,8 @@ def next_actions(case: Case, rules: RuleSet) -> NextActions:
     goods = case.goods or "none"
     if destination("request_goods_back", goods, case.kind, "seller", machine_name="goods"):
         allowed.append(Allowed("request_goods_back", ("seller",), ("requested_back",)))
+    if destination("send_goods_back", goods, case.kind, "platform", machine_name="goods"):
+        allowed.append(Allowed("send_goods_back", ("platform",), ("sent_back",)))
     deadlines = [
         {"name": d.name, "due": d.due.isoformat(), "action": d.action, "rule": d.rule}
         for d in sorted(case.pending_deadlines, key=lambda d: d.due)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -180,6 +182,20 @@ class Settings(Strict):
     )
     attachments_per_case: Setting[Positive] = default_setting(20, "20 files a case")
     message_max_chars: Setting[Positive] = default_setting(2000, "2,000 characters a message")
+    # Return freight: who bears it follows the reason (see :mod:`.freight`).
+    seller_pays_return_freight_for: Setting[list[Reason]] = default_setting(
+        sorted(SELLER_FAULT), "the seller bears the return freight of seller-fault reasons"
+    )
+    freight_insurance: Setting[bool] = default_setting(
+        False, "no freight insurance: the buyer bears the freight of own reasons"
+    )
+    # KM-4: goods asked back leave the warehouse at the seller's freight.
+    send_back_freight: Setting[Amount] = Setting[Amount](
+        value=Decimal(0), rule="default", basis="assumption", note="not set: no send-back tariff"
+    )
+    goods_send_back_within: Setting[Duration] = Setting[Duration](
+        value=timedelta(days=7), rule="default", basis="assumption", note="not set: 7 days"
+    )
 
 
 class RuleSet(Strict):

@@ -241,13 +241,17 @@ AUTOMATIC: dict[str, str] = {
     "auto_rule": "the system settles the dispute by the buyer's plan",
     "auto_escalate": "the unanswered offer goes to the platform",
     "scrap_goods": "the warehouse scraps the goods",
+    "send_goods_back": "the warehouse sends the goods back at the seller's freight",
 }
 
 # The warehouse goods of a Kilimall GS return (KM-3, KM-4) live beside the case.
-GOODS_STATES = ("held", "requested_back", "scrapped")
-GOODS_TERMINAL = frozenset({"requested_back", "scrapped"})
+GOODS_STATES = ("held", "requested_back", "sent_back", "scrapped")
+GOODS_TERMINAL = frozenset({"sent_back", "scrapped"})
 GOODS_TRANSITIONS: tuple[Transition, ...] = (
     _t("request_goods_back", "held", "requested_back", "seller"),
+    # KM-4: the warehouse ships them, the seller pays the freight; if it has
+    # not by its deadline, the system records the dispatch at the tariff.
+    _t("send_goods_back", "requested_back", "sent_back", "platform,system"),
     _t("scrap_goods", "held", "scrapped", "system"),
 )
 
