@@ -207,7 +207,7 @@ class Desk:
             return self._keep(case, order)
         case = self.get_case(cmd.case)
         order = self.get_order(case.order_id)
-        for key in ("amount", "refund_amount"):
+        for key in ("amount", "refund_amount", "freight"):
             if args.get(key) is not None:
                 args[key] = parse_amount(args[key], order.currency, field=key)
         ctx = Context(order, self.rules[case.ruleset["digest"]])

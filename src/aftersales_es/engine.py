@@ -26,6 +26,7 @@ from aftersales_es.app.service import DEFAULT_STORE, CaseService, store_env
 from aftersales_es.app.sweep import Fired
 from aftersales_es.domain.base import case_uuid, order_uuid
 from aftersales_es.domain.rules import RuleSet
+from aftersales_es.readmodels.payouts import PayoutIndex
 from aftersales_es.readmodels.queries import ReadModels
 
 __all__ = ["DEFAULT_STORE", "AfterSales", "Fired", "store_env"]
@@ -49,6 +50,8 @@ class AfterSales(CaseService):
         self.read_models = ReadModels(self.sql, self.recorder, self.mapper.to_domain_event)
         self.projector = self.read_models.projector
         self.deadlines = self.read_models
+        #: Refund payout instructions and where they stand (the payout worker's queue).
+        self.payout_index = PayoutIndex(self.sql, self.recorder, self.mapper.to_domain_event)
 
     def due(self, now: datetime, limit: int = 100) -> list[Row]:
         """Deadlines due at ``now`` (case id, name, due), earliest first."""

@@ -280,6 +280,9 @@ class RegisterOrder(BaseModel):
     category: ShortText = ""
     #: The seller's return address for this order, from its profile (KS-5).
     return_address: Text = ""
+    #: The buyer's payment (what refunds go back to) and how refunds are paid.
+    payment_reference: ShortText = ""
+    refund_method: Literal["original_payment", "store_credit", "offline"] = "original_payment"
 
     @model_validator(mode="after")
     def _facts_in_order(self) -> RegisterOrder:

@@ -41,6 +41,8 @@ def new_order(o: RegisterOrder, rules: RuleSets, stored: Repository[UUID]) -> Or
         gs=o.gs,
         category=o.category,
         return_address=o.return_address,
+        payment_reference=o.payment_reference,
+        refund_method=o.refund_method,
         lines=lines,
     )
 

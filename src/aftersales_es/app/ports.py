@@ -14,6 +14,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from aftersales_es.domain.payout import Answer, Instruction
+
 #: A pending deadline as the index lists it: (case id, deadline name, due).
 Row = tuple[str, str, datetime]
 
@@ -70,4 +72,30 @@ class BlobStore(Protocol):
 
     def digests(self) -> Iterator[tuple[str, datetime]]:
         """Every stored digest with the instant it was written."""
+        ...
+
+
+class PayoutProvider(Protocol):
+    """A payment provider refunds are paid through (adapters in
+    :mod:`aftersales_es.adapters.providers`). ``send`` is called with the same
+    instruction id (the idempotency key) however often an instruction is sent:
+    the provider must pay it at most once. It answers, never raises for a
+    refusal: timeouts and server errors are ``unavailable`` (tried again),
+    refusals ``declined`` (not tried again)."""
+
+    #: The name recorded on the payout's events.
+    name: str
+    #: Currencies it pays out (None: any).
+    currencies: frozenset[str] | None
+
+    def send(self, instruction: Instruction) -> Answer:
+        """Hand the instruction over; its answer (see :class:`Answer`)."""
+        ...
+
+
+class PayoutQueue(Protocol):
+    """Which payouts a worker may send now: the payout index."""
+
+    def sendable(self, now: datetime, limit: int = 100) -> list[str]:
+        """Ids of payouts pending and due, or sent and unanswered past their lease."""
         ...

@@ -14,7 +14,7 @@ with them.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,6 +29,7 @@ from aftersales_es.app import orders
 from aftersales_es.app.attachments import Staging
 from aftersales_es.app.handlers import COMMAND_HANDLERS, StaleError, refusal
 from aftersales_es.app.idempotency import DEFAULT_RETENTION, CommandRecord, find_record
+from aftersales_es.app.payouts import outbox
 from aftersales_es.app.ports import DeadlineIndex, DueDeadlines
 from aftersales_es.app.rulesets import RuleSets
 from aftersales_es.app.sweep import Fired, sweep_due
@@ -97,6 +98,11 @@ class CaseService(Stored):
     def notification_count(self) -> int:
         """How many events the store holds (tests use it to prove nothing was written)."""
         return int(self.recorder.max_notification_id() or 0)
+
+    def _save(self, *aggregates: Any, reads: Iterable[Any] = ()) -> None:
+        """Save atomically, with the payout instruction of every refund decided
+        in these aggregates' new events (the outbox: :mod:`.payouts`)."""
+        super()._save(*aggregates, *outbox(aggregates), reads=reads)
 
     # --------------------------------------------------------------- orders
     def register_order(self, facts: Mapping[str, Any] | cmds.RegisterOrder) -> Order:

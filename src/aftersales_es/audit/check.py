@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aftersales_es.adapters.sql import Cursor
 from aftersales_es.audit.bulk import Derived, Progress, count, derive
 from aftersales_es.audit.chain import paged
+from aftersales_es.audit.payouts import audit_mismatches
 from aftersales_es.audit.reconcile import Orders, Sides, case_facts, locate, rulesets
 from aftersales_es.readmodels.projector import (
     CASE_FIELDS,
@@ -261,6 +262,8 @@ def audit(app: AfterSales, progress: Progress | None = None) -> Report:
             locate(sides, report.mismatches)
     used.pop("", None)
     rulesets(app, used, report.mismatches)
+    # Every refund decided has its one payout instruction, and no other exists.
+    report.mismatches += audit_mismatches(app, report.position)
     return report
 
 

@@ -40,6 +40,7 @@ PLUGINS = (
     "aftersales_es.cli.audit",
     "aftersales_es.cli.integrity",
     "aftersales_es.cli.ops",
+    "aftersales_es.cli.payouts",
     "aftersales_es.cli.rules",
     "aftersales_es.cli.tokens",
     "aftersales_es.cli.serve",

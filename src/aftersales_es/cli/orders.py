@@ -35,6 +35,8 @@ def _register(args: argparse.Namespace) -> int:
         "shipped_at",
         "delivered_at",
         "return_address",
+        "payment_reference",
+        "refund_method",
     ):
         if getattr(args, key) is not None:
             facts[key] = getattr(args, key)
@@ -138,6 +140,14 @@ def _add_register(actions: Any) -> None:
         dest="return_address",
         metavar="ADDRESS",
         help="the seller's return address, where returned goods go (KS-5)",
+    )
+    q.add_argument(
+        "--payment-reference", help="the buyer's payment, which refunds are paid back to"
+    )
+    q.add_argument(
+        "--refund-method",
+        choices=("original_payment", "store_credit", "offline"),
+        help="how refunds are paid out (default: original_payment)",
     )
     q.add_argument(
         "--lines", help='lines as JSON: [{"line": "L1", "quantity": 3, "unit_price": "9.90"}]'

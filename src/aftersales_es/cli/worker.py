@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from aftersales_es.app.payouts import PayoutWorker
 from aftersales_es.app.service import CaseService
 from aftersales_es.app.worker import Clock, Worker, wall_clock
 
@@ -42,13 +43,18 @@ def handle_signals(worker: Worker) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def run(worker: Worker, *, poll: float = 5.0, once: bool = False) -> int:
-    """Sweep every ``poll`` seconds until stopped; exit status (0 = clean)."""
+def run(
+    worker: Worker, *, poll: float = 5.0, once: bool = False, payouts: PayoutWorker | None = None
+) -> int:
+    """Sweep every ``poll`` seconds until stopped, sending due refund payouts
+    after each sweep; exit status (0 = clean)."""
     log = worker.log
     log({"event": "worker_started", "worker": worker.ident, "once": once, "poll": poll})
     while not worker.stopping:
         try:
             worker.sweep()
+            if payouts is not None and not worker.stopping:
+                payouts.run_once()
         except Exception as exc:  # the database went away: back off, go on
             if once:
                 raise
@@ -84,4 +90,10 @@ def serve(
         log=json_line,
     )
     handle_signals(worker)
-    return run(worker, poll=poll, once=once)
+    from aftersales_es.adapters.providers import provider_from_env
+
+    queue = getattr(app, "payout_index", None)
+    payouts = None
+    if queue is not None:
+        payouts = PayoutWorker(app, provider_from_env(), queue, clock=worker.clock, log=json_line)
+    return run(worker, poll=poll, once=once, payouts=payouts)

@@ -307,8 +307,14 @@ class Case(CaseOutcomes, Conversation, TimedAggregate):
         rule = ctx.rules.settings.goods_scrap_after.rule
         checks.check_time(self, "send_goods_back", at, goods=True)
         checks.check_goods_held(self, rule, "send_goods_back", "platform")
-        fields = {"carrier": carrier, "tracking_number": tracking_number, "freight": freight}
-        freight_rules.send_back(Steps(self, ctx), at, actor="platform", **fields)
+        freight_rules.send_back(
+            Steps(self, ctx),
+            at,
+            actor="platform",
+            carrier=carrier,
+            tracking_number=tracking_number,
+            freight=freight,
+        )
 
     def fire(self, ctx: Context, *, name: str, due: datetime) -> None:
         """Fire the pending deadline ``name`` due at ``due``, stamped with ``due``.

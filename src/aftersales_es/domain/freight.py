@@ -50,7 +50,9 @@ def ship_back_fields(
     return {"freight": freight, "freight_payer": payer}, rule
 
 
-def charge_return_freight(steps: PaymentSteps, at: datetime, fields: dict[str, Any], rule: str) -> None:
+def charge_return_freight(
+    steps: PaymentSteps, at: datetime, fields: dict[str, Any], rule: str
+) -> None:
     """The seller's share of the return freight joins the ledger."""
     if fields.get("freight_payer") == "seller" and fields["freight"] > 0:
         steps.deduct(at, RETURN_FREIGHT, fields["freight"], rule=rule, actor="buyer", auto=False)

@@ -41,6 +41,10 @@ class Registered(TimedCreated):
     #: The seller's return address for this order, from its profile (KS-5);
     #: "" when none was registered (orders stored before it have none).
     return_address: str = ""
+    #: How the buyer paid (the reference refunds go back to) and how refunds
+    #: are paid out; orders stored before them have none and the default.
+    payment_reference: str = ""
+    refund_method: str = "original_payment"
 
     class_version = 2
 
@@ -196,6 +200,8 @@ class Order(OrderLines, TimedAggregate):
         lines: list[dict[str, Any]],
         category: str = "",
         return_address: str = "",
+        payment_reference: str = "",
+        refund_method: str = "original_payment",
     ) -> None:
         self.order_id = order_id
         self.seller_id = seller_id
@@ -210,6 +216,8 @@ class Order(OrderLines, TimedAggregate):
         self.lines = lines
         self.category = category
         self.return_address = return_address
+        self.payment_reference = payment_reference
+        self.refund_method = refund_method
         self.refunded_total = zero(currency)
         # Orders are not snapshotted, so old orders rebuild through here.
         #: Buyer-side fees kept from refunds (they count against the order cap).

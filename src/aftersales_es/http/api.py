@@ -23,6 +23,7 @@ from aftersales_es.http.auth import principal, service, service_of
 from aftersales_es.http.problems import Problem
 from aftersales_es.http.service import Service, etag, run_command
 from aftersales_es.readmodels import ledger
+from aftersales_es.readmodels.settlement import settlement as settlement_of
 from aftersales_es.readmodels.views import plain
 
 router = APIRouter()
@@ -253,18 +254,10 @@ def settlement(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> Any:
-    """What a seller owes for a period: deductions per reason and per currency."""
+    """A seller's settlement for a period: deductions, freight, refunds borne and
+    points, with totals per currency (the same query as ``aftersales settlement``)."""
     _seller_scope(who, seller)
-    data = ledger.report(svc.app, seller=seller, start=start, end=end)
-    return plain(
-        {
-            "seller": seller,
-            "from": start,
-            "to": end,
-            "by_reason": [{k: v for k, v in t.items() if k != "seller_id"} for t in data["totals"]],
-            "deducted": data["by_currency"],
-        }
-    )
+    return plain(settlement_of(svc.app, seller=seller, start=start, end=end))
 
 
 def _reads_all(who: Principal) -> None:

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from aftersales_es.app.tokens import Tokens
 from aftersales_es.engine import AfterSales
-from aftersales_es.http import api, console, feed, problems
+from aftersales_es.http import api, console, feed, payouts, problems
 from aftersales_es.http.limits import Limits
 from aftersales_es.http.service import Service
 
@@ -53,6 +53,7 @@ def create_app(
     problems.install(fast, html=console.error_page)
     fast.include_router(api.router)
     fast.include_router(feed.router)
+    fast.include_router(payouts.router)
     fast.include_router(console.router)
     plain_openapi = fast.openapi
 

@@ -22,6 +22,7 @@ from aftersales_es.domain.errors import AfterSalesError
 from aftersales_es.domain.ruleload import load_ruleset
 from aftersales_es.engine import AfterSales
 from aftersales_es.readmodels.views import case_dict
+from aftersales_es.sim.demo_payouts import pay_refunds
 from aftersales_es.sim.demo_plans import KM_PATHS, KS_PATHS, lines_plan, plan
 
 
@@ -78,6 +79,10 @@ def run_demo(
     )
     _report(app, report)
     _report_lines(app, [o["id"] for o, _ in plans if o.get("lines")], report)
+    paid, totals = pay_refunds(app, end)
+    report.summary += f"\n{paid}"
+    cols = ["currency", "seller_id", "refunds", "decided", "payouts", "paid", "failed", "pending"]
+    report.tables.append(("Payout reconciliation per currency and seller", totals, cols))
     return report
 
 

@@ -1,0 +1,161 @@
+"""Payout reconciliation: refunds decided against payouts made, from the events.
+
+Every ``Refunded`` event (with a positive amount) is a decision that must
+have exactly one payout instruction with the same case, refund version,
+amount and currency; every instruction must point at such a decision. The
+figures per currency and seller say what was decided, paid (succeeded),
+failed (given up: a person must act) and is still pending. Both sides are
+read from the event log (cases' ``Applied`` for their seller and currency,
+``Refunded``, and every payout event), never from the read models, so the
+report re-derives what the payout index shows. ``aftersales audit`` includes
+the mismatches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from aftersales_es.domain import events as ev
+from aftersales_es.domain import payout as po
+
+if TYPE_CHECKING:
+    from aftersales_es.engine import AfterSales
+
+_CASE_TOPICS = ["aftersales_es.events:Applied", "aftersales_es.events:Refunded"]
+_PAYOUT_TOPICS = [
+    f"{po.PayoutInstructed.__module__}:{cls.__qualname__}"
+    for cls in (
+        po.PayoutInstructed,
+        po.PayoutSent,
+        po.PayoutAccepted,
+        po.PayoutSucceeded,
+        po.PayoutFailed,
+        po.PayoutRetryScheduled,
+        po.PayoutGivenUp,
+    )
+]
+PAGE = 1000
+#: Payout statuses as the reconciliation groups them.
+BUCKET = {"succeeded": "paid", "given_up": "failed"}
+
+
+@dataclass
+class Reconciliation:
+    """Totals per (currency, seller) and every mismatch; clean when none."""
+
+    totals: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, currency: str, seller: str, column: str, amount: Decimal) -> None:
+        zero = Decimal(0)
+        row = self.totals.setdefault(
+            (currency, seller),
+            {
+                "currency": currency,
+                "seller_id": seller,
+                "decided": zero,
+                "paid": zero,
+                "failed": zero,
+                "pending": zero,
+                "refunds": 0,
+                "payouts": 0,
+            },
+        )
+        row[column] += amount
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain, sorted data."""
+        return {
+            "totals": [self.totals[k] for k in sorted(self.totals)],
+            "mismatches": sorted(self.mismatches, key=lambda m: (m["case_id"], m["version"])),
+            "clean": not self.mismatches,
+        }
+
+
+def _notes(app: AfterSales, topics: list[str], stop: int | None) -> Iterator[Any]:
+    start = 1
+    while True:
+        page = app.recorder.select_notifications(start=start, limit=PAGE, topics=topics, stop=stop)
+        if not page:
+            return
+        for n in page:
+            yield app.mapper.to_domain_event(n)
+        start = page[-1].id + 1
+
+
+def reconcile(app: AfterSales, stop: int | None = None) -> Reconciliation:
+    """Refunds decided vs payouts, up to log position ``stop`` (None: all)."""
+    cases: dict[str, tuple[str, str, str]] = {}  # case uuid -> (case id, seller, currency)
+    refunds: dict[tuple[str, int], tuple[Decimal, str, str]] = {}
+    for e in _notes(app, _CASE_TOPICS, stop):
+        key = str(e.originator_id)
+        if isinstance(e, ev.Applied):
+            cases[key] = (e.case_id, e.seller_id, e.currency)
+        elif isinstance(e, ev.Refunded) and e.amount > 0 and key in cases:
+            case_id, seller, currency = cases[key]
+            refunds[(case_id, e.originator_version)] = (e.amount, currency, seller)
+    payouts: dict[str, Any] = {}
+    for e in _notes(app, _PAYOUT_TOPICS, stop):
+        payouts[str(e.originator_id)] = e.mutate(payouts.get(str(e.originator_id)))
+    report = Reconciliation()
+    for amount, currency, seller in refunds.values():
+        report.add(currency, seller, "decided", amount)
+        report.totals[(currency, seller)]["refunds"] += 1
+    seen: set[tuple[str, int]] = set()
+    for p in payouts.values():
+        ref = (p.case_id, p.refund_version)
+        report.add(p.currency, p.seller_id, BUCKET.get(p.status, "pending"), p.amount)
+        report.totals[(p.currency, p.seller_id)]["payouts"] += 1
+        found = refunds.get(ref)
+        where = {"case_id": p.case_id, "version": p.refund_version, "payout_id": p.payout_id}
+        if ref in seen:
+            report.mismatches.append({**where, "problem": "second payout for one refund"})
+        seen.add(ref)
+        if found is None:
+            report.mismatches.append(
+                {
+                    **where,
+                    "problem": "payout without a refund decision",
+                    "payout": f"{p.amount} {p.currency}",
+                }
+            )
+        elif (found[0], found[1]) != (p.amount, p.currency):
+            report.mismatches.append(
+                {
+                    **where,
+                    "problem": "amount differs",
+                    "refund": f"{found[0]} {found[1]}",
+                    "payout": f"{p.amount} {p.currency}",
+                }
+            )
+    for (cid, version), (amount, currency, _) in refunds.items():
+        if (cid, version) not in seen:
+            report.mismatches.append(
+                {
+                    "case_id": case_id,
+                    "version": version,
+                    "payout_id": "",
+                    "problem": "refund decided without a payout",
+                    "refund": f"{amount} {currency}",
+                }
+            )
+    return report
+
+
+def audit_mismatches(app: AfterSales, stop: int | None = None) -> list[dict[str, Any]]:
+    """The reconciliation's mismatches in the audit's shape (table ``payouts``)."""
+    return [
+        {
+            "table": "payouts",
+            "case_id": m["case_id"],
+            "case_uuid": "",
+            "version": m["version"],
+            "field": m["problem"],
+            "found": m.get("payout", m["payout_id"]),
+            "expected": m.get("refund", ""),
+        }
+        for m in reconcile(app, stop).mismatches
+    ]
