@@ -70,7 +70,8 @@ def test_warehouse_sends_goods_back_and_charges_the_freight_km4(desk: Desk) -> N
     sent = last(desk, "GoodsSentBack")
     assert (sent.actor, sent.freight, sent.rule) == ("platform", Decimal("900.00"), "KM-4")
     charge = last(desk, "DeductionRecorded")
-    assert (charge.reason, charge.amount, charge.rule) == ("send_back_freight", sent.freight, "KM-4")
+    assert (charge.reason, charge.amount) == ("send_back_freight", sent.freight)
+    assert charge.rule == "KM-4"
     assert ("C1", "send_back_freight", Decimal("900.00")) in [
         (d["case_id"], d["reason"], d["amount"]) for d in desk.deductions()
     ]
@@ -83,7 +84,8 @@ def test_send_back_nobody_records_is_dispatched_at_the_tariff_km4(desk: Desk) ->
     fired = desk.fire_due(asked + timedelta(days=30))
     assert [(f.name, f.rule) for f in fired] == [("goods_send_back", "KM-A8")]
     sent = last(desk, "GoodsSentBack")
-    assert (sent.at, sent.auto, sent.freight) == (asked + timedelta(days=7), True, Decimal("1500.00"))
+    assert (sent.at, sent.auto) == (asked + timedelta(days=7), True)
+    assert sent.freight == Decimal("1500.00")  # the tariff (KM-4)
     with refused(desk, TransitionNotAllowedError, "KM-4", "has not asked"):
         desk.execute("send_goods_back", case="C1", at=asked + timedelta(days=31))
 
@@ -129,7 +131,8 @@ def test_settlement_matches_the_ledger_and_the_events_to_the_cent(store: str) ->
     assert [r["reason"] for r in data["freight"]] == ["return_freight"]
     assert (total["freight"], total["refunds"]) == (FREIGHT, Decimal("240.00"))
     assert total["total"] == total["deductions"] + total["freight"] + total["refunds"]
-    charged = sum(r["amount"] for r in ledger.deductions(app, seller="S1") if r["currency"] == "CNY")
+    rows = ledger.deductions(app, seller="S1")
+    charged = sum(r["amount"] for r in rows if r["currency"] == "CNY")
     assert total["deductions"] + total["freight"] == charged
     assert {k: total[k] for k in ("deductions", "freight", "refunds")} == _from_events(app, "S1")
     assert settlement(app, seller="S1", start=t(days=30))["totals"] == []  # another period

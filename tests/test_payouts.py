@@ -111,7 +111,8 @@ def test_declined_is_given_up_at_once_with_the_providers_reason(app: AfterSales)
     pid = refunded(app)
     worker(app, FakeProvider(faults=["decline"]), [NOW]).run_once()
     p = Payouts(app).get(pid)
-    assert (p.status, p.attempts, p.reason) == ("given_up", 1, "the provider declined: account closed")
+    assert (p.status, p.attempts) == ("given_up", 1)
+    assert p.reason == "the provider declined: account closed"
 
 
 def test_currency_the_provider_does_not_accept_is_never_sent(app: AfterSales) -> None:
@@ -201,5 +202,6 @@ def test_reconcile_names_a_refund_without_payout(store: str, without_outbox: Non
     app = AfterSales(store)
     refunded(app)
     (m,) = reconcile(app).mismatches
-    assert (m["case_id"], m["version"], m["problem"]) == ("C1", 3, "refund decided without a payout")
+    assert (m["case_id"], m["version"]) == ("C1", 3)
+    assert m["problem"] == "refund decided without a payout"
     app.close()

@@ -23,6 +23,7 @@ SHELL_SECTIONS = (
     "### Conversation, attachments and evidence",
     "### Order lines",
     "### Rulings, partial refunds, return addresses",
+    "### Refund payouts",
 )
 
 

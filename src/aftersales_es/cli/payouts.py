@@ -18,19 +18,8 @@ from typing import Any
 from aftersales_es.cli.common import add_command, emit, instant, open_app
 from aftersales_es.cli.render import render_table
 
-LIST_COLUMNS = [
-    "payout_id",
-    "case_id",
-    "seller_id",
-    "amount",
-    "currency",
-    "method",
-    "status",
-    "attempts",
-    "next_at",
-    "reference",
-    "reason",
-]
+LIST_COLUMNS = ["payout_id", "case_id", "seller_id", "amount", "currency", "status", "attempts",
+                "next_at", "reason"]  # fmt: skip
 
 
 def _now(args: argparse.Namespace) -> datetime:
@@ -52,8 +41,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    index = open_app(args).payout_index
-    rows = index.rows(status=args.status, stuck=args.stuck, seller=args.seller)
+    app = open_app(args)  # kept: the index reads on its connections
+    rows = app.payout_index.rows(status=args.status, stuck=args.stuck, seller=args.seller)
     emit(args, rows, lambda r: render_table(r, LIST_COLUMNS))
     return 0
 
@@ -78,7 +67,10 @@ def _view(p: Any) -> dict[str, Any]:
 
 
 def _one(args: argparse.Namespace, data: dict[str, Any]) -> None:
-    emit(args, data, lambda d: render_table([d], list(d)))
+    def table(d: dict[str, Any]) -> str:
+        return render_table([{"": k, "value": v} for k, v in d.items()], ["", "value"])
+
+    emit(args, data, table)
 
 
 def _confirm(args: argparse.Namespace) -> int:
