@@ -198,10 +198,38 @@ def test_reconcile_finds_every_kind_of_mismatch_and_audit_reports_them(
     app.close()
 
 
+def test_refunds_stored_before_payouts_existed_are_counted_apart(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given refunds decided before the outbox (an old store), then a new one
+    with its instruction, the old ones are no mismatch; a later refund
+    without its instruction is."""
+    import aftersales_es.app.service as service
+
+    app = AfterSales(store)
+    with monkeypatch.context() as m:
+        m.setattr(service, "outbox", lambda aggregates: [])
+        refunded(app, "C0", "O0")
+    assert reconcile(app).as_dict()["refunds_before_payouts_existed"] == 1
+    assert reconcile(app).as_dict()["clean"]
+    refunded(app, "C1", "O1")
+    monkeypatch.setattr(service, "outbox", lambda aggregates: [])
+    refunded(app, "C2", "O2")
+    (m,) = reconcile(app).mismatches
+    assert (m["case_id"], m["version"]) == ("C2", 3)
+    assert m["problem"] == "refund decided without a payout"
+    app.close()
+
+
 def test_reconcile_names_a_refund_without_payout(store: str, without_outbox: None) -> None:
     app = AfterSales(store)
+    Payouts(app).app._save(  # an instruction already in the log: the outbox exists
+        Payout.instruct(NOW, payout_id="PO-X-1", case_id="X", refund_version=1,
+                        amount=Decimal("1.00"), order_id="OX", seller_id="S9", buyer_id="B9",
+                        currency="CNY", method="offline", payment_reference="", rule=None)
+    )  # fmt: skip
     refunded(app)
-    (m,) = reconcile(app).mismatches
+    m = next(m for m in reconcile(app).mismatches if m["case_id"] == "C1")
     assert (m["case_id"], m["version"]) == ("C1", 3)
     assert m["problem"] == "refund decided without a payout"
     app.close()

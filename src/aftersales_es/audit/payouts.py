@@ -2,7 +2,9 @@
 
 Every ``Refunded`` event (with a positive amount) is a decision that must
 have exactly one payout instruction with the same case, refund version,
-amount and currency; every instruction must point at such a decision. The
+amount and currency; every instruction must point at such a decision.
+Refunds stored before the first instruction in the log (a store written
+before payouts existed) are counted apart, not reported as mismatches. The
 figures per currency and seller say what was decided, paid (succeeded),
 failed (given up: a person must act) and is still pending. Both sides are
 read from the event log (cases' ``Applied`` for their seller and currency,
@@ -48,6 +50,8 @@ class Reconciliation:
 
     totals: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     mismatches: list[dict[str, Any]] = field(default_factory=list)
+    #: Refunds decided before the store kept payout instructions (not mismatches).
+    before_outbox: int = 0
 
     def add(self, currency: str, seller: str, column: str, amount: Decimal) -> None:
         zero = Decimal(0)
@@ -72,6 +76,7 @@ class Reconciliation:
             "totals": [self.totals[k] for k in sorted(self.totals)],
             "mismatches": sorted(self.mismatches, key=lambda m: (m["case_id"], m["version"])),
             "clean": not self.mismatches,
+            "refunds_before_payouts_existed": self.before_outbox,
         }
 
 
@@ -82,7 +87,7 @@ def _notes(app: AfterSales, topics: list[str], stop: int | None) -> Iterator[Any
         if not page:
             return
         for n in page:
-            yield app.mapper.to_domain_event(n)
+            yield n.id, app.mapper.to_domain_event(n)
         start = page[-1].id + 1
 
 
@@ -90,15 +95,19 @@ def reconcile(app: AfterSales, stop: int | None = None) -> Reconciliation:
     """Refunds decided vs payouts, up to log position ``stop`` (None: all)."""
     cases: dict[str, tuple[str, str, str]] = {}  # case uuid -> (case id, seller, currency)
     refunds: dict[tuple[str, int], tuple[Decimal, str, str]] = {}
-    for e in _notes(app, _CASE_TOPICS, stop):
+    positions: dict[tuple[str, int], int] = {}
+    for position, e in _notes(app, _CASE_TOPICS, stop):
         key = str(e.originator_id)
         if isinstance(e, ev.Applied):
             cases[key] = (e.case_id, e.seller_id, e.currency)
         elif isinstance(e, ev.Refunded) and e.amount > 0 and key in cases:
             case_id, seller, currency = cases[key]
             refunds[(case_id, e.originator_version)] = (e.amount, currency, seller)
+            positions[(case_id, e.originator_version)] = position
     payouts: dict[str, Any] = {}
-    for e in _notes(app, _PAYOUT_TOPICS, stop):
+    first = None  # where the outbox began: refunds before it had no instruction
+    for position, e in _notes(app, _PAYOUT_TOPICS, stop):
+        first = position if first is None else first
         payouts[str(e.originator_id)] = e.mutate(payouts.get(str(e.originator_id)))
     report = Reconciliation()
     for amount, currency, seller in refunds.values():
@@ -132,10 +141,14 @@ def reconcile(app: AfterSales, stop: int | None = None) -> Reconciliation:
                 }
             )
     for (cid, version), (amount, currency, _) in refunds.items():
-        if (cid, version) not in seen:
+        if (cid, version) in seen:
+            continue
+        if first is None or positions[(cid, version)] < first:
+            report.before_outbox += 1  # decided before instructions were kept
+        else:
             report.mismatches.append(
                 {
-                    "case_id": case_id,
+                    "case_id": cid,
                     "version": version,
                     "payout_id": "",
                     "problem": "refund decided without a payout",
