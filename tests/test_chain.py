@@ -125,7 +125,7 @@ def test_cli_anchor_then_against_and_signed_anchors(
     path.write_text(capsys.readouterr().out)
     doc = json.loads(path.read_text())
     assert (doc["aggregates"], doc["events"], len(doc["hmac"])) == (
-        3 + 3 + 2,  # cases, orders, rule sets (Kuaishou and Kilimall)
+        3 + 3 + 2 + 3,  # cases, orders, rule sets (Kuaishou, Kilimall), refund payouts
         doc["events"],
         64,
     )

@@ -66,7 +66,10 @@ def test_json_is_accepted_before_or_after_every_command(where: str) -> None:
                  "waive_deduction": ["--deduction", "undelivered_loss"],
                  "message": ["--by", "buyer"], "attach": ["lid.png", "--by", "buyer"],
                  "get": ["-o", "photo.png"],
-                 "propose_partial_refund": ["--amount", "1"]}  # fmt: skip
+                 "propose_partial_refund": ["--amount", "1"],
+                 "confirm": ["--reference", "R"], "fail": ["--reason", "why"],
+                 "callback": ["--status", "succeeded"],
+                 "settlement": ["--seller", "S"]}  # fmt: skip
         args += extra.get(words[-1], [])
         argv = ["--json", *args] if where == "before" else [*args, "--json"]
         assert getattr(parser.parse_args(argv), "json", False) is True, words
