@@ -97,6 +97,7 @@ def test_ledger_equals_the_deductions_the_events_imply(gen_app: AfterSales) -> N
         "undelivered_loss",  # KM-1
         "return_processing_fee",  # KM-3
         "ruled_liable",  # KS-8, KM-8
+        "send_back_freight",  # KM-4
     }
     # KM-5's points penalties are their own unit beside the currencies.
     assert {r["currency"] for r in expected} == {"CNY", "KES", "points"}

@@ -38,6 +38,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from aftersales_es.domain.deadlines import GOODS_DEADLINES
 from aftersales_es.domain.errors import CommandRefusedError
 from aftersales_es.domain.ruleload import load_ruleset
 from aftersales_es.engine import AfterSales
@@ -196,7 +197,7 @@ class Model:
     def enter(self, c: MCase, state: str, at: datetime, kind: str | None = None) -> None:
         """Entering a state starts its deadline (rule set); the goods deadline stays."""
         c.state = state
-        c.deadlines = {n: d for n, d in c.deadlines.items() if n == "goods_scrap"}
+        c.deadlines = {n: d for n, d in c.deadlines.items() if n in GOODS_DEADLINES}
         spec = self.rules(c).deadlines.get((state, kind or c.kind))
         if spec is not None:
             c.deadlines[spec[0]] = (at + spec[1], spec[2])
@@ -301,8 +302,11 @@ class Model:
                 raise Refused("goods")
             c.goods = "requested_back"
             del c.deadlines["goods_scrap"]
+            # KM-4: the warehouse sends them back, else the system does (KM-A8).
+            within = RULESETS["kilimall"].settings.goods_send_back_within.value
+            c.deadlines["goods_send_back"] = (at + within, "send_goods_back")
             return
-        flow = [due for n, (due, _) in c.deadlines.items() if n != "goods_scrap"]
+        flow = [due for n, (due, _) in c.deadlines.items() if n not in GOODS_DEADLINES]
         if any(due <= at for due in flow):
             raise Refused("a deadline fell due: it fires first")
         if by not in MAY[name].get(c.state, set()):
@@ -419,6 +423,10 @@ class Model:
         action = c.deadlines.pop(name)[1]
         if action == "scrap_goods":
             c.goods = "scrapped"
+        elif action == "send_goods_back":  # KM-4: at the tariff, charged to the seller
+            c.goods = "sent_back"
+            tariff = RULESETS["kilimall"].settings.send_back_freight.value
+            self.deduct(c, "send_back_freight", tariff)
         elif action == "auto_approve":  # KS-1, KS-4
             self.approve(c, at)
         elif action == "auto_arbitrate":  # KM-5: by the buyer's plan, with a deduction
