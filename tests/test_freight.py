@@ -1,4 +1,4 @@
-"""Freight: who bears the return shipping (KS-A4, KS-A5, KM-A7), KM-4's
+"""Freight: who bears the return shipping (KS-A7, KS-A8, KM-A10), KM-4's
 send-back to the seller, and the seller's settlement against the ledger."""
 
 from __future__ import annotations
@@ -31,22 +31,22 @@ def shipped_back(app: Any, reason: str, insured: bool = False, case: str = "C1")
                        tracking_number="YT1", freight="12.00", freight_insured=insured)  # fmt: skip
 
 
-def test_seller_fault_return_freight_is_charged_to_the_seller_ks_a4(desk: Desk) -> None:
+def test_seller_fault_return_freight_is_charged_to_the_seller_ks_a7(desk: Desk) -> None:
     shipped_back(desk, "quality_issue")
     e = last(desk, "ShippedBack")
     assert (e.freight, e.freight_payer) == (FREIGHT, "seller")
     charge = last(desk, "DeductionRecorded")
-    assert (charge.reason, charge.amount, charge.rule) == ("return_freight", FREIGHT, "KS-A4")
+    assert (charge.reason, charge.amount, charge.rule) == ("return_freight", FREIGHT, "KS-A7")
     assert desk.get_case("C1").state == "returning"
 
 
-def test_buyers_own_reason_freight_is_the_buyers_ks_a4(desk: Desk) -> None:
+def test_buyers_own_reason_freight_is_the_buyers_ks_a7(desk: Desk) -> None:
     shipped_back(desk, "changed_mind")
     assert last(desk, "ShippedBack").freight_payer == "buyer"
     assert desk.deductions() == []
 
 
-def test_freight_insurance_claim_pays_own_reason_freight_ks_a5(desk: Desk) -> None:
+def test_freight_insurance_claim_pays_own_reason_freight_ks_a8(desk: Desk) -> None:
     shipped_back(desk, "changed_mind", insured=True)
     assert last(desk, "ShippedBack").freight_payer == "insurance"
     assert desk.deductions() == []
@@ -82,7 +82,7 @@ def test_send_back_nobody_records_is_dispatched_at_the_tariff_km4(desk: Desk) ->
     asked = received + timedelta(days=10)
     desk.execute("request_goods_back", case="C1", at=asked)
     fired = desk.fire_due(asked + timedelta(days=30))
-    assert [(f.name, f.rule) for f in fired] == [("goods_send_back", "KM-A8")]
+    assert [(f.name, f.rule) for f in fired] == [("goods_send_back", "KM-A11")]
     sent = last(desk, "GoodsSentBack")
     assert (sent.at, sent.auto) == (asked + timedelta(days=7), True)
     assert sent.freight == Decimal("1500.00")  # the tariff (KM-4)
@@ -100,7 +100,7 @@ def test_send_back_after_its_deadline_is_refused_km4(desk: Desk) -> None:
     received = warehouse_return(desk)
     asked = received + timedelta(days=10)
     desk.execute("request_goods_back", case="C1", at=asked)
-    with refused(desk, WindowClosedError, "KM-A8"):
+    with refused(desk, WindowClosedError, "KM-A11"):
         desk.execute("send_goods_back", case="C1", at=asked + timedelta(days=7))
 
 
@@ -154,6 +154,6 @@ def test_settlement_cli_prints_table_json_and_csv(store: str, flag: str) -> None
     if flag == "--json":
         assert json.loads(out)["totals"][0]["freight"] == "12.00"
     elif flag == "--csv":
-        assert "freight," in out and "return_freight,12.00,CNY,KS-A4" in out
+        assert "freight," in out and "return_freight,12.00,CNY,KS-A7" in out
     else:
         assert "freight charges" in out and "return_freight" in out
