@@ -13,13 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Repository
 
-from aftersales_es.app.commands import Command
 from aftersales_es.domain.base import NAMESPACE, TimedAggregate, TimedCreated, TimedEvent
 from aftersales_es.domain.errors import InvalidInputError
+
+if TYPE_CHECKING:  # commands load on first use: reading cases never needs them
+    from aftersales_es.app.commands import Command
 
 #: How long a key is remembered unless the application says otherwise.
 DEFAULT_RETENTION = timedelta(days=30)

@@ -17,17 +17,13 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import RecordConflictError
 
 from aftersales_es.adapters.blobs import open_blobs
 from aftersales_es.adapters.storage import DEFAULT_STORE, Stored, fold, store_env
-from aftersales_es.app import commands as cmds
-from aftersales_es.app import orders
-from aftersales_es.app.attachments import Staging
-from aftersales_es.app.handlers import COMMAND_HANDLERS, StaleError, refusal
 from aftersales_es.app.idempotency import DEFAULT_RETENTION, CommandRecord, find_record
 from aftersales_es.app.payouts import outbox
 from aftersales_es.app.ports import DeadlineIndex, DueDeadlines
@@ -49,7 +45,15 @@ from aftersales_es.domain.events import CaseEvent
 from aftersales_es.domain.order import Order
 from aftersales_es.domain.rules import RuleSet
 
+if TYPE_CHECKING:
+    from aftersales_es.app import commands as cmds
+    from aftersales_es.app.attachments import Staging
+
 __all__ = ["DEFAULT_STORE", "CaseService", "Fired", "store_env"]
+
+# The command models and their handlers are imported where a command runs:
+# reading a case (``show``, ``history``, the audit) never needs them, and
+# building their pydantic schemas is a good part of the CLI's start-up.
 
 
 class CaseService(Stored):
@@ -107,6 +111,9 @@ class CaseService(Stored):
     # --------------------------------------------------------------- orders
     def register_order(self, facts: Mapping[str, Any] | cmds.RegisterOrder) -> Order:
         """Register an order (validated; refused if the id is taken)."""
+        from aftersales_es.app import commands as cmds
+        from aftersales_es.app import orders
+
         o = facts if isinstance(facts, cmds.RegisterOrder) else cmds.parse_order(dict(facts))
         order = orders.new_order(o, self.rules, self.repository)
         self._save(order)
@@ -124,12 +131,16 @@ class CaseService(Stored):
 
     def mark_shipped(self, order_id: str, at: datetime) -> None:
         """Record that the order was shipped at ``at``."""
+        from aftersales_es.app import orders
+
         order = self.get_order(order_id)
         orders.mark(order, at, "shipped")
         self._save(order)
 
     def mark_delivered(self, order_id: str, at: datetime) -> None:
         """Record that the order was delivered at ``at``."""
+        from aftersales_es.app import orders
+
         order = self.get_order(order_id)
         orders.mark(order, at, "delivered")
         self._save(order)
@@ -174,6 +185,9 @@ class CaseService(Stored):
         command cites, by digest: written only once the command is decided,
         removed again if its events are not saved (see :mod:`.attachments`).
         """
+        from aftersales_es.app import commands as cmds
+        from aftersales_es.app.attachments import Staging
+
         cmd = command if isinstance(command, cmds.Command) else cmds.parse_command(command, data)
         staged = Staging(self.blobs, files)
         staged.check(cmd)
@@ -184,6 +198,8 @@ class CaseService(Stored):
             raise
 
     def _run(self, cmd: cmds.Command, expected_version: int | None, staged: Staging) -> Case:
+        from aftersales_es.app.handlers import StaleError
+
         fresh = False
         for _ in range(self.max_tries):
             try:
@@ -205,6 +221,8 @@ class CaseService(Stored):
     def _execute(
         self, cmd: cmds.Command, fresh: bool, expected: int | None, staged: Staging
     ) -> Case:
+        from aftersales_es.app.handlers import COMMAND_HANDLERS
+
         record = find_record(self.repository, cmd)
         if record is not None and not record.expired(cmd.at or self.clock(), self.key_retention):
             record.check(cmd)
@@ -299,6 +317,8 @@ class CaseService(Stored):
         Safe to race: the case re-checks that the deadline is pending and the
         save is version-checked, so two workers yield one event.
         """
+        from aftersales_es.app.handlers import StaleError, refusal
+
         fresh = False
         for _ in range(self.max_tries):
             case, order, cached = self.load_case(case_id, fresh)
