@@ -48,7 +48,7 @@ class Command(BaseModel):
     loading the case, so it can never precede the case's last event.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = ""
     case: Id
     at: Instant | None = None
@@ -62,7 +62,7 @@ class Command(BaseModel):
 class LineQuantity(BaseModel):
     """An order line and how many of it an application covers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     line: Id
     quantity: int = Field(strict=True, ge=1, le=1_000_000)
 
@@ -251,7 +251,7 @@ COMMANDS: dict[str, type[Command]] = {
 class OrderLine(BaseModel):
     """A line of an order (SKU and quantity); carried, checked in a later release."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     line: Id
     sku: ShortText = ""
     title: Text = ""
@@ -264,7 +264,7 @@ class OrderLine(BaseModel):
 class RegisterOrder(BaseModel):
     """The facts of an order that cases are applied on."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     id: Id
     seller: Id
     buyer: Id
