@@ -26,12 +26,13 @@ from aftersales_es.adapters.blobs import open_blobs
 from aftersales_es.adapters.storage import DEFAULT_STORE, Stored, fold, store_env
 from aftersales_es.app.idempotency import DEFAULT_RETENTION, CommandRecord, find_record
 from aftersales_es.app.payouts import outbox
-from aftersales_es.app.ports import DeadlineIndex, DueDeadlines
+from aftersales_es.app.ports import DeadlineIndex, DueDeadlines, Row
 from aftersales_es.app.rulesets import RuleSets
 from aftersales_es.app.sweep import Fired, sweep_due
 from aftersales_es.domain.base import case_uuid, order_uuid
 from aftersales_es.domain.case import Case, Context
 from aftersales_es.domain.errors import (
+    AfterSalesError,
     AlreadyExistsError,
     CaseNotFoundError,
     CommandRefusedError,
@@ -47,6 +48,7 @@ from aftersales_es.domain.rules import RuleSet
 
 if TYPE_CHECKING:
     from aftersales_es.app import commands as cmds
+    from aftersales_es.app.firing import Outcome
     from aftersales_es.app.attachments import Staging
 
 __all__ = ["DEFAULT_STORE", "CaseService", "Fired", "store_env"]
@@ -296,7 +298,21 @@ class CaseService(Stored):
         source = index or self.deadlines
         if source is None:
             raise InvalidInputError("fire_due: no deadline index to ask what is due")
-        return sweep_due(now, source.due, self.fire, self.next_due)
+        return sweep_due(now, source.due, self._fire_rows, self.next_due)
+
+    def fire_batch(self, rows: list[Row]) -> list[Outcome]:
+        """Fire a leading part of ``rows`` in one transaction (:mod:`.firing`):
+        each row's outcome, fired, no longer pending (None) or failed."""
+        from aftersales_es.app.firing import fire_batch
+
+        return fire_batch(self, rows)
+
+    def _fire_rows(self, rows: list[Row]) -> list[Fired | None]:
+        outcomes = self.fire_batch(rows)
+        for outcome in outcomes:
+            if isinstance(outcome, AfterSalesError):
+                raise outcome  # the others of the batch are saved
+        return [o for o in outcomes if not isinstance(o, AfterSalesError)]
 
     def next_due(self, case_id: str) -> datetime | None:
         """The earliest deadline pending on a case after its latest event.

@@ -39,7 +39,7 @@ def _never() -> bool:
 
 def sweep(
     rounds: Callable[[], Round],
-    fire: Callable[[Row], bool],
+    fire: Callable[[list[Row]], list[bool]],
     next_due: Callable[[str], datetime | None],
     *,
     stopped: Callable[[], bool] = _never,
@@ -47,12 +47,15 @@ def sweep(
 ) -> int:
     """Fire every due deadline in due order; how many fired.
 
-    Each round asks ``rounds()`` what is due and fires its rows in order with
-    ``fire(row)`` (False: it was no longer pending, or failed and stays for a
-    later sweep; a row is tried once per sweep). ``next_due(case_id)`` is the
-    earliest deadline still pending on a case just fired. The sweep ends when
-    a round has nothing new, or when ``stopped()``; ``pause()`` ends a round
-    early (a worker letting go of its claim) without ending the sweep.
+    Each round asks ``rounds()`` what is due and hands its rows, in order, to
+    ``fire(rows)``, which fires a leading part of them (at least one; a
+    batch shares one transaction, see :mod:`.firing`) and says for each
+    whether it fired (False: it was no longer pending, or failed and stays
+    for a later sweep; a row is tried once per sweep). ``next_due(case_id)``
+    is the earliest deadline still pending on a case just fired. The sweep
+    ends when a round has nothing new, or when ``stopped()``; ``pause()``
+    ends a round early (a worker letting go of its claim) without ending
+    the sweep.
     """
     done = 0
     tried: set[Row] = set()
@@ -62,40 +65,41 @@ def sweep(
             if not batch:
                 return done
             chained: datetime | None = None  # earliest deadline a fire led to
-            for row in batch:
-                if pause():
-                    break
-                if chained is not None and chained < row[2]:
+            while batch and not pause():
+                if chained is not None and chained < batch[0][2]:
                     break  # it comes before the rest of the round: ask again
-                tried.add(row)
-                if not fire(row):
-                    continue
-                done += 1
-                nxt = next_due(row[0])
-                if nxt is not None and nxt <= now and (chained is None or nxt < chained):
-                    chained = nxt
+                results = fire(batch)
+                for row, fired in zip(batch, results, strict=False):
+                    tried.add(row)
+                    if not fired:
+                        continue
+                    done += 1
+                    nxt = next_due(row[0])
+                    if nxt is not None and nxt <= now and (chained is None or nxt < chained):
+                        chained = nxt
+                batch = batch[max(1, len(results)) :]
     return done
 
 
 def sweep_due(
     now: datetime,
     due: Callable[[datetime], list[Row]],
-    fire: Callable[[str, str, datetime], Fired | None],
+    fire: Callable[[list[Row]], list[Fired | None]],
     next_due: Callable[[str], datetime | None],
 ) -> list[Fired]:
     """In process, without claims: fire every deadline ``due(now)`` answers,
-    and any due one that a fire leads to, with ``fire``; what fired."""
+    and any due one that a fire leads to, with ``fire`` (a batch at a time,
+    as :meth:`.CaseService.fire_many` fires them); what fired."""
     fired: list[Fired] = []
 
     @contextmanager
     def rounds() -> Iterator[tuple[datetime, list[Row]]]:
         yield now, due(now)
 
-    def fire_row(row: Row) -> bool:
-        result = fire(*row)
-        if result is not None:
-            fired.append(result)
-        return result is not None
+    def fire_rows(rows: list[Row]) -> list[bool]:
+        results = fire(rows)
+        fired.extend(r for r in results if r is not None)
+        return [r is not None for r in results]
 
-    sweep(rounds, fire_row, next_due)
+    sweep(rounds, fire_rows, next_due)
     return fired

@@ -117,33 +117,44 @@ class Worker:
             self._held = time.monotonic() + self.hold
             yield now, rows
 
-    def _fire(self, row: Row) -> bool:
-        case_id, name, due = row
-        try:
-            fired = self.app.fire(case_id, name, due)
-        except AfterSalesError as exc:  # logged; the row stays for the next sweep
-            self.failed += 1
-            self.log({"event": "fire_failed", "case": case_id, "deadline": name, "error": str(exc)})
-            return False
-        if fired is None:
-            return False  # no longer pending: another worker or a command came first
+    def _fire(self, rows: list[Row]) -> list[bool]:
+        """Fire a batch of the claimed rows in one transaction (:mod:`.firing`);
+        whether each fired."""
+        fired: list[bool] = []
+        for (case_id, name, _), outcome in zip(rows, self.app.fire_batch(rows), strict=False):
+            if isinstance(outcome, AfterSalesError):  # logged; the row stays for the next sweep
+                self.failed += 1
+                self.log(
+                    {
+                        "event": "fire_failed",
+                        "case": case_id,
+                        "deadline": name,
+                        "error": str(outcome),
+                    }
+                )
+            elif outcome is not None:
+                self._fired(outcome)
+            # None: no longer pending, another worker or a command came first
+            fired.append(isinstance(outcome, Fired))
+        return fired
+
+    def _fired(self, fired: Fired) -> None:
         at = self.clock()
         self.fired += 1
         self.log(
             {
                 "event": "deadline_fired",
-                "case": case_id,
-                "deadline": name,
+                "case": fired.case_id,
+                "deadline": fired.name,
                 "rule": fired.rule,
-                "due": due.isoformat(),
+                "due": fired.due.isoformat(),
                 "fired_at": at.isoformat(),
-                "lag_seconds": round((at - due).total_seconds(), 3),
+                "lag_seconds": round((at - fired.due).total_seconds(), 3),
                 "worker": self.ident,
             }
         )
         if self.on_fired is not None:
             self.on_fired(fired)
-        return True
 
     @contextmanager
     def _deferred_log(self) -> Iterator[None]:

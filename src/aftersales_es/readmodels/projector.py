@@ -164,28 +164,29 @@ class Projector(TrackingProjection):
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (case_uuid) DO NOTHING",
                 list(page.inserts.values()),
             )
+        # One statement per set of columns, for all the cases that change
+        # them (PostgreSQL pipelines an executemany: one round trip, not one
+        # per case).
+        by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for key, row in page.updates.items():
-            cols = ", ".join(f"{c} = ?" for c in row)
-            cur.execute(f"UPDATE {CASES} SET {cols} WHERE case_uuid = ?", (*row.values(), key))
+            by_columns.setdefault(tuple(row), []).append((*row.values(), key))
+        for columns, rows in by_columns.items():
+            cols = ", ".join(f"{c} = ?" for c in columns)
+            cur.executemany(f"UPDATE {CASES} SET {cols} WHERE case_uuid = ?", rows)
 
     @staticmethod
     def _deadlines(cur: Cursor, pending: dict[str, list[dict[str, Any]]]) -> None:
-        for key, deadlines in pending.items():
-            cur.execute(f"DELETE FROM {DEADLINES} WHERE case_uuid = ?", (key,))
-            if deadlines:
-                cur.executemany(
-                    f"INSERT INTO {DEADLINES} (case_uuid, name, case_id, due_utc, due, action,"
-                    f" rule) SELECT ?, ?, case_id, ?, ?, ?, ? FROM {CASES} WHERE case_uuid = ?",
-                    [
-                        (
-                            key,
-                            d["name"],
-                            utc_key(d["due"]),
-                            d["due"].isoformat(),
-                            d["action"],
-                            d["rule"],
-                            key,
-                        )
-                        for d in deadlines
-                    ],
-                )
+        if not pending:
+            return
+        cur.executemany(f"DELETE FROM {DEADLINES} WHERE case_uuid = ?", [(k,) for k in pending])
+        rows = [
+            (key, d["name"], utc_key(d["due"]), d["due"].isoformat(), d["action"], d["rule"], key)
+            for key, deadlines in pending.items()
+            for d in deadlines
+        ]
+        if rows:
+            cur.executemany(
+                f"INSERT INTO {DEADLINES} (case_uuid, name, case_id, due_utc, due, action,"
+                f" rule) SELECT ?, ?, case_id, ?, ?, ?, ? FROM {CASES} WHERE case_uuid = ?",
+                rows,
+            )
