@@ -1,7 +1,12 @@
-"""Workload 6: PostgreSQL with 1, 2 and 4 worker processes (reported, no target).
+"""Workload 6: PostgreSQL: baselines, 1, 2 and 4 processes, partitions, the sweep.
 
-Commands: the workload-1 mix split by case over N processes (disjoint
-cases, so no conflicts), each with its own application and pool. Sweep: the
+Baselines (:mod:`.pgbase`): in one process, ours against the bare
+eventsourcing ``Ticket`` on PostgreSQL and raw psycopg one-row
+transactions, side by side a chunk at a time. Commands: the workload-1 mix
+split by case over N processes (disjoint cases, so no conflicts), each with
+its own application and pool, on one partition and (4 processes) on 4
+partitions; a :class:`.pgbase.LockMeter` samples how many transactions
+wait on the events tables' lock. Sweep: the
 workload-4 stores (due cases + 1,000,000 not-due index rows), fired by N
 processes at once (the project's ``Worker`` when it exists, which claims
 rows with ``FOR UPDATE SKIP LOCKED``; else ``fire_due``). Every run gets a
@@ -23,9 +28,11 @@ import os
 import time
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from . import Config, Row, gen
+from . import Config, Row, gen, median, paired, timed
+from .pgbase import BarePg, LockMeter, RawPg, little
 
 WORKERS = (1, 2, 4)
 
@@ -50,25 +57,31 @@ def _admin(url: str, sql: str) -> None:
 
 
 def _open(url: str, schema: str) -> Any:
-    # The application scopes its read-model tables to ``?schema=`` itself.
+    # The application scopes its read-model tables to ``?schema=`` itself;
+    # ``schema`` may carry ``&partitions=N``.
     from aftersales_es.engine import AfterSales
 
     return AfterSales(f"{url}?schema={schema}")
 
 
+def _recorders(app: Any) -> list[Any]:
+    return [p.recorder for p in getattr(app, "partitions", [app])]
+
+
 def _time_inserts(app: Any) -> list[float]:
     """Wrap the recorder's insert so each transaction's duration is kept."""
     spent: list[float] = []
-    insert = app.recorder.insert_events
+    for recorder in _recorders(app):
+        insert = recorder.insert_events
 
-    def timed_insert(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return insert(*args, **kwargs)
-        finally:
-            spent.append(time.perf_counter() - start)
+        def timed_insert(*args: Any, _insert: Any = insert, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return _insert(*args, **kwargs)
+            finally:
+                spent.append(time.perf_counter() - start)
 
-    app.recorder.insert_events = timed_insert
+        recorder.insert_events = timed_insert
     return spent
 
 
@@ -131,11 +144,14 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def commands_run(cfg: Config, n_workers: int, cmds: list[Any], p: gen.Plan) -> dict[str, Any]:
+def commands_run(
+    cfg: Config, n_workers: int, cmds: list[Any], p: gen.Plan, partitions: int = 1
+) -> dict[str, Any]:
     schema = f"bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     _admin(cfg.pg_url, f"CREATE SCHEMA {schema}")
+    where = schema if partitions == 1 else f"{schema}&partitions={partitions}"
     try:
-        app = _open(cfg.pg_url, schema)
+        app = _open(cfg.pg_url, where)
         try:
             gen.bulk_orders(app, p.orders)
         finally:
@@ -145,9 +161,72 @@ def commands_run(cfg: Config, n_workers: int, cmds: list[Any], p: gen.Plan) -> d
         parts: list[list[Any]] = [[] for _ in range(n_workers)]
         for name, data in cmds:
             parts[owner[data["case"]]].append((name, data))
-        return _summary(_spawn(_commands_worker, [(cfg.pg_url, schema, part) for part in parts]))
+        with LockMeter(cfg.pg_url, schema) as meter:
+            summary = _summary(
+                _spawn(_commands_worker, [(cfg.pg_url, where, part) for part in parts])
+            )
+        summary["lock_waiting"] = meter.waiting
+        summary["lock_wait_ms"] = little(meter.waiting, summary["txns"], summary["wall_s"])
+        summary["lock_samples"] = len(meter.samples)
+        return summary
     finally:
-        _admin(cfg.pg_url, f"DROP SCHEMA {schema} CASCADE")
+        _drop(cfg.pg_url, schema)
+
+
+def _drop(url: str, schema: str) -> None:
+    """Drop a run's schema and its partitions' schemas."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        names = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
+            (schema, schema + "\\_p%"),
+        ).fetchall()
+        for (name,) in names:
+            conn.execute(f'DROP SCHEMA "{name}" CASCADE')  # type: ignore[arg-type]
+
+
+def baselines_run(cfg: Config, cmds: list[Any], p: gen.Plan) -> dict[str, list[float]]:
+    """Ours, bare eventsourcing and raw psycopg in one process, side by side:
+    commands per second of each, per repeat."""
+    samples: dict[str, list[float]] = {"ours": [], "bare": [], "raw": []}
+    chunk = max(1, min(500, len(cmds) // 4))
+    for _ in range(cfg.repeats):
+        schemas = {k: f"bench_{k}_{uuid.uuid4().hex[:8]}" for k in samples}
+        for name in schemas.values():
+            _admin(cfg.pg_url, f"CREATE SCHEMA {name}")
+        sides: dict[str, Any] = {}
+        try:
+            sides["ours"] = _Ours(cfg.pg_url, schemas["ours"], p)
+            sides["bare"] = BarePg(cfg.pg_url, schemas["bare"])
+            sides["raw"] = RawPg(cfg.pg_url, schemas["raw"])
+            spent = dict.fromkeys(sides, 0.0)
+            for k, part in enumerate(gen.chunks(cmds, chunk)):
+                names = list(sides)
+                for name in names[k % 3 :] + names[: k % 3]:
+                    seconds, _ = timed(partial(sides[name], part))
+                    spent[name] += seconds
+            for name, seconds in spent.items():
+                samples[name].append(len(cmds) / seconds)
+        finally:
+            for side in sides.values():
+                side.close()
+            for name in schemas.values():
+                _drop(cfg.pg_url, name)
+    return samples
+
+
+class _Ours:
+    def __init__(self, url: str, schema: str, p: gen.Plan) -> None:
+        self.app = _open(url, schema)
+        gen.bulk_orders(self.app, p.orders)
+
+    def __call__(self, cmds: list[Any]) -> None:
+        for name, data in cmds:
+            self.app.execute(name, **data)
+
+    def close(self) -> None:
+        self.app.close()
 
 
 def sweep_run(cfg: Config, n_workers: int, due: int, backlog: int) -> dict[str, Any]:
@@ -166,7 +245,7 @@ def sweep_run(cfg: Config, n_workers: int, due: int, backlog: int) -> dict[str, 
         assert summary["done"] == due, (summary["done"], due)  # each fired exactly once
         return summary
     finally:
-        _admin(cfg.pg_url, f"DROP SCHEMA {schema} CASCADE")
+        _drop(cfg.pg_url, schema)
 
 
 def run(cfg: Config) -> list[Row]:
@@ -180,30 +259,34 @@ def run(cfg: Config) -> list[Row]:
     due, backlog = cfg.size(2_000, 50), cfg.size(1_000_000, 5_000)
     p = gen.plan(gen.cases_for(n))
     cmds = gen.commands(p, limit=n)
-    rows: list[Row] = []
+    rows = _baseline_rows(baselines_run(cfg, cmds, p), len(cmds))
     one: dict[str, float] = {}
-    for k in workers:
-        s = commands_run(cfg, k, cmds, p)
+    runs = [(k, 1) for k in workers] + [(workers[-1], workers[-1])]
+    for k, parts in runs:
+        s = commands_run(cfg, k, cmds, p, partitions=parts)
         rate = s["done"] / s["wall_s"]
         one.setdefault("cmd", rate)
+        one[f"{k}x{parts}"] = rate
         s["inserts_in_flight"] = s["txns"] / s["wall_s"] * s["insert_ms_mean"] / 1000
+        label = f"commands, {k} process{'es' if k > 1 else ''}" + (
+            f", {parts} partitions" if parts > 1 else ""
+        )
+        base, base_name, op, target = one["cmd"], "1 process", "", None
+        if parts > 1:
+            base, base_name = one[f"{k}x1"], f"{k} processes, 1 partition"
+            op, target = ">=", 1.5
         rows.append(
             Row(
-                "6 postgres",
-                f"commands, {k} worker{'s' if k > 1 else ''}",
-                "cmd/s",
-                rate,
-                one["cmd"],
-                "1 worker",
-                "",
-                None,
+                "6 postgres", label, "cmd/s", rate, base, base_name, op, target,
                 note=(
-                    f"insert txn {s['insert_ms_mean']:.2f} ms mean (lock wait+hold);"
-                    f" inserts in flight {s['inserts_in_flight']:.2f} (>= ~1: table lock saturated)"
+                    f"waiting on the table lock: {s['lock_waiting']:.2f} txns on average"
+                    f" (pg_locks sampled), so {s['lock_wait_ms']:.2f} ms per txn by Little's"
+                    f" law; insert txn {s['insert_ms_mean']:.2f} ms mean,"
+                    f" {s['inserts_in_flight']:.2f} in flight"
                 ),
                 extra=s,
             )
-        )
+        )  # fmt: skip
     for k in workers:
         s = sweep_run(cfg, k, due, backlog)
         one.setdefault("sweep", s["wall_s"])
@@ -212,18 +295,40 @@ def run(cfg: Config) -> list[Row]:
             Row(
                 "6 postgres",
                 f"sweep {due} due + {backlog} pending, {k} worker{'s' if k > 1 else ''}",
-                "s",
-                s["wall_s"],
-                one["sweep"],
-                "1 worker",
-                "",
-                None,
+                "s", s["wall_s"], one["sweep"], "1 worker", "", None,
                 higher_is_better=False,
                 note=(
-                    f"fired {s['done']} exactly once; insert txn {s['insert_ms_mean']:.2f} ms,"
-                    f" in flight {s['inserts_in_flight']:.2f}"
+                    f"fired {s['done']} exactly once in {s['txns']} txns;"
+                    f" insert txn {s['insert_ms_mean']:.2f} ms, in flight"
+                    f" {s['inserts_in_flight']:.2f}"
                 ),
                 extra=s,
             )
+        )  # fmt: skip
+    per_s = due / one["sweep"]
+    rows.append(
+        Row(
+            "6 postgres", "sweep deadlines/s vs commands/s, 1 process", "1/s", per_s,
+            one["cmd"], "commands/s, 1 process, 1 partition", ">=", 0.8,
+            note=f"{due} due fired by one worker; commands from the run above",
         )
+    )  # fmt: skip
     return rows
+
+
+def _baseline_rows(samples: dict[str, list[float]], n: int) -> list[Row]:
+    note = f"{n:,} commands, 1 process, 1 per transaction, sides interleaved by chunk"
+    out = []
+    for base, name, metric, op, target in (
+        ("bare", "bare ES get+1 event+save, PostgreSQL", "vs bare eventsourcing", ">=", 0.8),
+        ("raw", "raw psycopg INSERT+COMMIT", "vs raw psycopg row per txn", "", None),
+    ):
+        out.append(
+            Row(
+                "6 postgres", f"commands, 1 partition, {metric}", "cmd/s",
+                median(samples["ours"]), median(samples[base]), name, op, target,
+                note=note, samples={"ours": samples["ours"], base: samples[base]},
+                ratios=paired(samples["ours"], samples[base]),
+            )
+        )  # fmt: skip
+    return out

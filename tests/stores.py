@@ -29,7 +29,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-STORE_PARAMS = ["sqlite", "postgres"]
+STORE_PARAMS = ["sqlite", "postgres", "postgres-3"]
+#: Partitions of the ``postgres-3`` store (a schema per partition, beside the base schema).
+PARTITIONS = 3
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -88,15 +90,19 @@ def pg_admin(sql: str, dbname: str | None = None) -> None:
 
 
 @contextmanager
-def pg_schema() -> Iterator[str]:
-    """A fresh schema in the test database; yields its store URL."""
+def pg_schema(partitions: int = 1) -> Iterator[str]:
+    """A fresh schema in the test database (with ``partitions`` > 1: a store
+    of that many partitions, each in a schema of its own); yields its store URL."""
     require_pg()
     name = f"t_{uuid.uuid4().hex[:16]}"
     pg_admin(f'CREATE SCHEMA "{name}"')
     sep = "&" if "?" in pg_url() else "?"
+    extra = f"&partitions={partitions}" if partitions > 1 else ""
     try:
-        yield f"{pg_url()}{sep}schema={name}"
+        yield f"{pg_url()}{sep}schema={name}{extra}"
     finally:
+        for i in range(partitions if partitions > 1 else 0):
+            pg_admin(f'DROP SCHEMA IF EXISTS "{name}_p{i}" CASCADE')
         pg_admin(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
@@ -121,6 +127,10 @@ def make_store(kind: str, tmp: pytest.TempPathFactory) -> Iterator[str]:
         return
     if kind == "postgres":
         with pg_schema() as url:
+            yield url
+        return
+    if kind == "postgres-3":
+        with pg_schema(PARTITIONS) as url:
             yield url
         return
     raise ValueError(kind)

@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aftersales_es.adapters.location import location, partition_count, redact
+from aftersales_es.adapters.partitions import refuse_partitioned
 from aftersales_es.app.ports import Row
 from aftersales_es.app.service import DEFAULT_STORE, CaseService, store_env
 from aftersales_es.app.sweep import Fired
@@ -38,6 +40,15 @@ class AfterSales(CaseService):
 
     deadlines: ReadModels
 
+    def __new__(cls, store: str | os.PathLike[str] | None = None, **options: Any) -> AfterSales:
+        # A store of N partitions is opened by the routing composition root,
+        # which holds one AfterSales per partition (aftersales_es.partitioned).
+        if partition_count(location(store)) > 1:
+            from aftersales_es.partitioned import PartitionedAfterSales
+
+            return PartitionedAfterSales(cls, store, **options)  # type: ignore[return-value]
+        return super().__new__(cls)
+
     def __init__(
         self,
         store: str | os.PathLike[str] | None = None,
@@ -47,6 +58,8 @@ class AfterSales(CaseService):
         env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(store, rulesets=rulesets, settings=settings, env=env)
+        if self.sql.dialect == "postgres":
+            refuse_partitioned(self.sql, redact(location(store)))
         self.read_models = ReadModels(self.sql, self.recorder, self.mapper.to_domain_event)
         self.projector = self.read_models.projector
         self.deadlines = self.read_models

@@ -1,7 +1,9 @@
 """Where a store lives: read a ``--store`` location, check it, turn it into settings.
 
 Accepted forms: a SQLite file path, ``memory``, and
-``postgresql://user:password@host:port/database?schema=name``. Everything
+``postgresql://user:password@host:port/database?schema=name``, optionally
+with ``&partitions=N`` (and ``&hosts=h1:5432,h2:5432``) for a store of N
+partitions (:mod:`.partitions`). Everything
 a user can get wrong about a location is reported here as one line that
 names the problem and the fix, before eventsourcing opens anything:
 :class:`StoreLocationError` for a location that cannot be right as typed
@@ -85,11 +87,13 @@ def _postgres_env(where: str) -> dict[str, str]:
             f"store {_redact(where)}: the port must be a number from 1 to 65535"
         ) from None
     query = parse_qs(url.query)
-    unknown = sorted(set(query) - {"schema"})
+    unknown = sorted(set(query) - {"schema", "partitions", "hosts"})
     if unknown:
         raise StoreLocationError(
-            f"store {_redact(where)}: unknown parameter {unknown[0]!r}; only ?schema=NAME is read"
+            f"store {_redact(where)}: unknown parameter {unknown[0]!r}; only ?schema=NAME,"
+            " &partitions=N and &hosts=HOST:PORT,... are read"
         )
+    partition_count(where)
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
@@ -118,6 +122,28 @@ def _postgres_env(where: str) -> dict[str, str]:
 def _redact(where: str) -> str:
     """The URL without its password, for messages."""
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", where)
+
+
+redact = _redact
+#: The most partitions a store may have.
+MAX_PARTITIONS = 256
+
+
+def partition_count(where: str) -> int:
+    """How many partitions a store location asks for: ``partitions=N`` of a
+    PostgreSQL URL, else 1; a malformed count is refused."""
+    if not is_postgres(where):
+        return 1
+    values = parse_qs(urlparse(where).query).get("partitions")
+    if not values:
+        return 1
+    raw = values[0]
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PARTITIONS:
+        raise StoreLocationError(
+            f"store {_redact(where)}: partitions={raw!r}; give a whole number"
+            f" from 1 to {MAX_PARTITIONS}"
+        )
+    return int(raw)
 
 
 def check_location(store: str | os.PathLike[str] | None, *, must_exist: bool) -> None:

@@ -47,16 +47,20 @@ def fold(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
-def stored_versions(cur: Any, table: str, ids: Sequence[UUID], *, sqlite: bool) -> dict[str, int]:
-    """Each aggregate's latest stored version, keyed by ``UUID.hex`` (SQLite keeps
-    ids as hex text, PostgreSQL as ``uuid``); one indexed query."""
-    marks = ", ".join("?" * len(ids))
-    cur.execute(
-        f"SELECT originator_id, MAX(originator_version) FROM {table}"
-        f" WHERE originator_id IN ({marks}) GROUP BY originator_id",
-        [i.hex if sqlite else i for i in ids],
-    )
-    return {(r[0] if isinstance(r[0], str) else r[0].hex): r[1] for r in cur.fetchall()}
+def stored_versions(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, int]:
+    """Each aggregate's latest stored version (PostgreSQL): one indexed,
+    prepared statement on an autocommit connection of the recorder's pool
+    (no transaction, no ``search_path``: a single round trip)."""
+    from psycopg.sql import SQL, Identifier
+
+    datastore = recorder.datastore
+    statement = SQL(
+        "SELECT originator_id, MAX(originator_version) AS version FROM {}.{}"
+        " WHERE originator_id = ANY(%s) GROUP BY originator_id"
+    ).format(Identifier(datastore.schema), Identifier(recorder.events_table_name))
+    with datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, (list(ids),), prepare=True)
+        return {r["originator_id"]: r["version"] for r in curs.fetchall()}
 
 
 class Stored(Application[UUID]):
@@ -161,12 +165,8 @@ class Stored(Application[UUID]):
             return {a.id: a for a in found if not a.pending_events}
         if not found:
             return {}
-        table = self.recorder.events_table_name  # type: ignore[attr-defined]
-        with self.sql.read() as cur:
-            stored = stored_versions(cur, table, [a.id for a in found], sqlite=False)
-        return {
-            a.id: a for a in found if stored.get(a.id.hex) == a.version and not a.pending_events
-        }
+        stored = stored_versions(self.recorder, [a.id for a in found])
+        return {a.id: a for a in found if stored.get(a.id) == a.version and not a.pending_events}
 
     def _peek(self, aggregate_id: UUID) -> Any:
         """A cached aggregate to read (never to change), or None."""

@@ -17,10 +17,11 @@ own aggregates, and saves every decided firing in one transaction:
   is fired again alone (:meth:`.CaseService.fire`, which re-checks that the
   deadline is pending): none is lost, none is written twice.
 
-A batch never holds two firings on the same case or order (cases on one
-order share its refund total, so their firings stay in due order, one after
-the other): it stops before the first row that would, and the sweep hands
-the rest to the next batch.
+Firings keep their due order: a batch never holds two firings on the same
+case or order (cases on one order share its refund total), and it stops
+after a firing that leads to a deadline due before the next row (an
+auto-approve's auto-close); the sweep hands the rest to the next batch,
+after that deadline.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ def fire_batch(svc: Firing, rows: Sequence[Row], limit: int = BATCH) -> list[Out
     outcomes: list[Outcome] = []
     decided: list[tuple[int, Row, Case, Any]] = []
     used: set[UUID] = set()
-    for row in rows:
+    for i, row in enumerate(rows):
+        if decided and _leads_before(decided[-1][2], rows[i - 1], row):
+            break  # the last firing led to a deadline due before this row
         case: Case | None = cases.get(case_uuid(row[0]))
         order = None if case is None else orders.get(order_uuid(case.order_id))
         keys = set() if case is None else {case.id, order_uuid(case.order_id)}
@@ -96,6 +99,15 @@ def fire_batch(svc: Firing, rows: Sequence[Row], limit: int = BATCH) -> list[Out
         return outcomes
     svc._keep(*saved)
     return outcomes
+
+
+def _leads_before(case: Case, fired: Row, row: Row) -> bool:
+    """Whether firing ``fired`` on ``case`` left a deadline due before ``row``
+    (the sweep fires it first: deadlines fire in due order across cases)."""
+    if case.case_id != fired[0]:
+        return False
+    pending = case.pending_deadline
+    return pending is not None and pending.due < row[2]
 
 
 def _decide(svc: Firing, row: Row, case: Case | None, order: Any) -> Outcome:

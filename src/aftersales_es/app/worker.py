@@ -68,6 +68,13 @@ class Worker:
         log: Callable[[dict[str, Any]], None] = _discard,
         on_fired: Callable[[Fired], None] | None = None,
     ) -> None:
+        # A store of partitions: one worker per partition, swept in turn
+        # (each claims rows in its partition's own index).
+        parts: list[Any] = getattr(app, "partitions", [])
+        self._parts = [
+            Worker(p, clock=clock, batch=batch, hold=hold, log=self._relay, on_fired=on_fired)
+            for p in parts
+        ]
         found = index or app.deadlines
         if found is None:
             raise InvalidInputError("worker: no deadline index to claim from")
@@ -83,6 +90,12 @@ class Worker:
         self.failed = 0
         self._stop = threading.Event()
         self._held = 0.0  # when the batch in hand must let go of its claim
+        for part in self._parts:
+            part._stop = self._stop
+            part.ident = self.ident
+
+    def _relay(self, record: dict[str, Any]) -> None:
+        self.log(record)
 
     # ------------------------------------------------------------- control
     def stop(self, *_: Any) -> None:
@@ -100,6 +113,15 @@ class Worker:
     # -------------------------------------------------------------- sweeps
     def sweep(self) -> int:
         """Fire every deadline due now, in due order; how many fired."""
+        if self._parts:  # each partition in turn, from one chosen by the pid
+            start = os.getpid() % len(self._parts)
+            done = 0
+            for part in self._parts[start:] + self._parts[:start]:
+                if not self.stopping:
+                    done += part.sweep()
+            self.fired = sum(p.fired for p in self._parts)
+            self.failed = sum(p.failed for p in self._parts)
+            return done
         return sweep(
             self._round,
             self._fire,
