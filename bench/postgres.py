@@ -64,6 +64,18 @@ def _open(url: str, schema: str) -> Any:
     return AfterSales(f"{url}?schema={schema}")
 
 
+def _bulk_orders(app: Any, orders: list[dict[str, Any]]) -> None:
+    """Register the orders untimed, each in its partition."""
+    if not hasattr(app, "partitions"):
+        gen.bulk_orders(app, orders)
+        return
+    by_part: dict[int, list[dict[str, Any]]] = {}
+    for o in orders:
+        by_part.setdefault(app.partitions.index(app.partition(o["id"])), []).append(o)
+    for i, part in by_part.items():
+        gen.bulk_orders(app.partitions[i], part)
+
+
 def _recorders(app: Any) -> list[Any]:
     return [p.recorder for p in getattr(app, "partitions", [app])]
 
@@ -153,7 +165,7 @@ def commands_run(
     try:
         app = _open(cfg.pg_url, where)
         try:
-            gen.bulk_orders(app, p.orders)
+            _bulk_orders(app, p.orders)
         finally:
             app.close()
         cases = sorted({d["case"] for _, d in cmds})

@@ -95,8 +95,9 @@ def test_corrupted_read_model_row_is_found_and_exits_nonzero(
     order(app, "O3")  # an exchange pending review: its deadline row gets corrupted
     app.execute("apply", case="C3", order="O3", at=t(days=3), kind="exchange")
     app.projector.catch_up()
-    with app.sql.write() as cur:
-        cur.execute(corrupt.format(t=table))
+    for one in getattr(app, "partitions", [app]):  # the same rows, wherever they live
+        with one.sql.write() as cur:
+            cur.execute(corrupt.format(t=table))
     app.close()
     assert main(["--store", store, "audit", "--no-progress"]) == 1
     out = capsys.readouterr().out
@@ -160,6 +161,8 @@ def test_writes_during_the_audit_are_not_mismatches(app: AfterSales) -> None:
     app.execute("apply", case="C9", order="O9", at=t(days=3), kind="refund_only", amount="5.00")
 
     def write_meanwhile(done: int, total: int) -> None:
+        if app.get_case("C9").state == "refunded":
+            return  # written once (a store of partitions reports progress per partition)
         app.execute("approve", case="C9", at=t(days=3, hours=1))
         app.projector.catch_up()
 

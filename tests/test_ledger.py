@@ -24,7 +24,7 @@ from .test_history import PATHS, run_path
 
 #: Cases generated per store: 15 along each of the 18 paths on SQLite, 5 on
 #: PostgreSQL (whose per-transaction table lock makes writing slower).
-CASES = {"sqlite": 270, "postgres": 90}
+CASES = {"sqlite": 270, "postgres": 90, "postgres-3": 90}
 END = T0 + timedelta(days=400)
 
 

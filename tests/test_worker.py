@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
@@ -44,15 +45,25 @@ from .stores import (
 CASES = 2000
 
 
-@pytest.fixture(scope="module")
-def pg_backlog() -> Iterator[str]:
-    """A template database holding the 2,000-case backlog (seeded by two processes)."""
+@pytest.fixture(scope="module", params=[1, 3], ids=["1-partition", "3-partitions"])
+def pg_backlog(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """A template database holding the 2,000-case backlog (seeded by two
+    processes) in a store of 1 or 3 partitions: (template, URL suffix)."""
+    suffix = "" if request.param == 1 else f"?partitions={request.param}"
     with pg_database() as url:
-        AfterSales(url).close()  # tables first; then two writers at once
+        AfterSales(url + suffix).close()  # tables first; then two writers at once
         started = time.monotonic()
-        seed_in_processes(url, CASES, processes=2)
+        seed_in_processes(url + suffix, CASES, processes=2)
         print(f"\nseeded {CASES} cases in {time.monotonic() - started:.1f} s")
-        yield urlparse(url).path.lstrip("/")
+        yield urlparse(url).path.lstrip("/"), suffix
+
+
+@contextmanager
+def backlog_copy(pg_backlog: tuple[str, str]) -> Iterator[str]:
+    """A fresh copy of the backlog database; yields its store URL."""
+    template, suffix = pg_backlog
+    with pg_database(template=template) as url:
+        yield url + suffix
 
 
 def workers_once(url: str, n: int) -> list[str]:
@@ -74,12 +85,13 @@ def assert_unique(logs: list[str]) -> list[tuple[str, str]]:
 @pytest.mark.postgres
 @pytest.mark.parametrize("workers", [2, 3])
 def test_workers_share_2000_cases_each_deadline_fired_once_ks1_ks4_ks5(
-    pg_backlog: str, workers: int
+    pg_backlog: tuple[str, str], workers: int
 ) -> None:
     """Given 2,000 cases whose 48 h deadlines (KS-1, KS-4) and the 10-day
     KS-5 deadlines chained after them are all due, when 2 (then 3) workers
-    run at once, then each deadline fires exactly once and none is missed."""
-    with pg_database(template=pg_backlog) as url:
+    run at once (over 1 or 3 partitions), then each deadline fires exactly
+    once and none is missed."""
+    with backlog_copy(pg_backlog) as url:
         started = time.monotonic()
         logs = workers_once(url, workers)
         elapsed = time.monotonic() - started
@@ -98,13 +110,14 @@ def test_workers_share_2000_cases_each_deadline_fired_once_ks1_ks4_ks5(
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_workers_killed_mid_batch_twice_then_restarted_none_lost_or_duplicated(
-    pg_backlog: str,
+    pg_backlog: tuple[str, str],
 ) -> None:
     """Given the backlog, a steady worker and a second one, when the second is
     SIGKILLed in the middle of a batch, replaced, killed again and replaced by
     a --once worker, then every deadline fired exactly once: a dead worker's
-    claims die with its connection and every fire is version-checked."""
-    with pg_database(template=pg_backlog) as url:
+    claims die with its connection and every fire is version-checked (one
+    store, or 3 partitions whose rows each worker claims in turn)."""
+    with backlog_copy(pg_backlog) as url:
         argv = cli_args(url, "worker", "--poll", "0.2", "--now", AFTER_ALL.isoformat())
         steady = Lines(spawn(argv))
         logs = []

@@ -39,6 +39,12 @@ from aftersales_es.app.sweep import Fired
 from aftersales_es.domain.base import case_uuid
 from aftersales_es.domain.errors import AlreadyExistsError, CaseNotFoundError, InvalidInputError
 
+
+class PartitionedStoreError(InvalidInputError, AttributeError):
+    """Something a store of partitions answers per partition only (its event
+    log, its recorder): ask one of :attr:`PartitionedAfterSales.partitions`."""
+
+
 #: Advisory lock class of an ``apply``'s case id (with the id's hash).
 APPLY_LOCK = 0x6361
 
@@ -63,6 +69,17 @@ class PartitionedAfterSales:
         self.read_models = MergedReadModels(self.partitions)
         self.deadlines = self.read_models
         self.projector = MergedProjector(self.partitions)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for what this class does not define: a single store's
+        # internals (recorder, repository, events...), which N partitions
+        # do not have as one.
+        if name.startswith("__") or name == "partitions":
+            raise AttributeError(name)
+        raise PartitionedStoreError(
+            f"{name}: a store of {len(self.partitions)} partitions has one per partition;"
+            " this operation works on a store without partitions only"
+        )
 
     def __repr__(self) -> str:
         return f"PartitionedAfterSales({redact(self.store)!r}, {len(self.partitions)} partitions)"
@@ -231,12 +248,8 @@ class MergedReadModels:
     def deadlines(self, before: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Pending deadlines, earliest first."""
         lists = [p.read_models.deadlines(before, limit) for p in self.partitions]
-        key: Callable[[dict[str, Any]], Any] = lambda d: (
-            datetime.fromisoformat(d["due"]),
-            d["case_id"],
-            d["name"],
-        )
-        return list(itertools.islice(heapq.merge(*lists, key=key), limit))
+        merged = heapq.merge(*lists, key=_deadline_order)
+        return list(itertools.islice(merged, limit))
 
     def backlog(self, now: datetime) -> dict[str, Any]:
         """What the workers face at ``now``, summed over partitions (oldest
@@ -274,3 +287,7 @@ class MergedProjector:
     def cursor(positions: list[int]) -> str:
         """A composite cursor: each partition's position, ``.``-separated."""
         return ".".join(str(p) for p in positions)
+
+
+def _deadline_order(d: dict[str, Any]) -> tuple[datetime, str, str]:
+    return datetime.fromisoformat(d["due"]), d["case_id"], d["name"]

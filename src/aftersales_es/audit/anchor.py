@@ -57,6 +57,15 @@ class _AsOf:
         return hashlib.sha256(head + self.hash.digest()).hexdigest()
 
 
+def _one_log(app: Any) -> None:
+    """An anchor names one log position: a store of partitions has N logs."""
+    if hasattr(app, "partitions"):
+        raise InvalidInputError(
+            "anchor: a store of partitions has one log per partition; anchor each"
+            " partition's store (schema ..._pN) on its own"
+        )
+
+
 def _sign(doc: dict[str, Any], key: str) -> str:
     body = json.dumps({k: v for k, v in doc.items() if k != "hmac"}, sort_keys=True)
     return hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
@@ -64,6 +73,7 @@ def _sign(doc: dict[str, Any], key: str) -> str:
 
 def take(app: AfterSales, *, heads: bool = False) -> tuple[Verified, dict[str, Any]]:
     """Verify the store and, in the same pass, compute its anchor document."""
+    _one_log(app)
     acc = _AsOf(stop=1 << 62)
     result = verify(app, visit=acc)
     acc.stop = result.position
@@ -104,6 +114,7 @@ def load(text: str) -> dict[str, Any]:
 
 def against(app: AfterSales, doc: dict[str, Any]) -> Verified:
     """Verify the store and compare it, as of the anchor's position, with ``doc``."""
+    _one_log(app)
     acc = _AsOf(stop=int(doc["position"]))
     result = verify(app, visit=acc)
     found = result.findings

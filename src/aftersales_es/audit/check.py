@@ -78,6 +78,22 @@ class Report:
         }
 
 
+def merged(reports: list[Report]) -> Report:
+    """The reports of a store's partitions as one (positions and counts added up)."""
+    out = Report()
+    for r in reports:
+        out.position += r.position
+        out.events += r.events
+        out.case_events += r.case_events
+        out.cases += r.cases
+        out.deductions += r.deductions
+        for mine, theirs in ((out.refunded, r.refunded), (out.deducted, r.deducted)):
+            for currency, amount in theirs.items():
+                mine[currency] = mine.get(currency, Decimal(0)) + amount
+        out.mismatches += r.mismatches
+    return out
+
+
 def _merge(
     derived: Iterator[tuple[Any, ...]], stored: Iterator[tuple[Any, ...]], width: int
 ) -> Iterator[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]]:
@@ -233,7 +249,11 @@ def audit(app: AfterSales, progress: Progress | None = None) -> Report:
     transaction, repeatable-read on PostgreSQL), replaying the log up to that
     position: writers carrying on meanwhile do not show up as mismatches.
     ``progress(done, total)`` is called after each page of case events.
+    A store of partitions is audited a partition at a time (each holds its
+    cases and their orders whole) and the reports added up.
     """
+    if hasattr(app, "partitions"):
+        return merged([audit(p, progress) for p in app.partitions])
     app.projector.catch_up()
     with app.sql.read() as cur:
         if app.sql.dialect == "postgres":

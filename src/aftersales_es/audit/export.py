@@ -67,7 +67,8 @@ def export_lines(
         digest = case.ruleset["digest"]
         yield _dump({"type": "ruleset", "case_id": case_id, "digest": digest, "values": values})
         prev = GENESIS
-        for s in app.recorder.select_events(case_uuid(case_id)):
+        holder = app.locate(case_id) if hasattr(app, "locate") else app
+        for s in holder.recorder.select_events(case_uuid(case_id)):
             data = payload(app.mapper, s.state)
             prev = link(prev, as_uuid(s.originator_id), s.originator_version, s.topic, data)
             yield _dump(

@@ -11,17 +11,26 @@ exclusive table lock, so ids become visible in commit order (no gap is ever
 filled in later); on SQLite there is one writer at a time. Positions are
 increasing but not contiguous: order and rule-set records share the log and
 are skipped here.
+
+A store of partitions has one log per partition. Its feed is a merged view,
+a page of each partition in turn, and its position is a composite cursor
+(:func:`cursor`): each partition's position, ``.``-separated (``"12.0.7"``).
+Each partition's events come in its own log order; events of different
+partitions (never of the same case) come in no particular order.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
+from aftersales_es.domain.errors import InvalidInputError
 from aftersales_es.domain.events import Applied, CaseEvent
 from aftersales_es.engine import AfterSales
+from aftersales_es.partitioned import MergedProjector
 from aftersales_es.readmodels.projector import EVENTS_TOPIC
 from aftersales_es.readmodels.views import event_dict
 
@@ -67,9 +76,52 @@ def _scan(
             return
 
 
+Position = int | str
+
+
+def cursor(app: Any, after: Position) -> list[int]:
+    """Each partition's position in ``after`` (an int, or a composite cursor);
+    one position for a store without partitions."""
+    n = len(getattr(app, "partitions", [app]))
+    if isinstance(after, int) or "." not in after:
+        value = int(after)
+        if value == 0 or n == 1:
+            return [value] * n
+    else:
+        value = -1
+    parts = str(after).split(".")
+    if len(parts) != n or not all(x.isdigit() for x in parts):
+        raise InvalidInputError(
+            f"after {after!r}: give 0 or the position of an event this store printed"
+            + (f" ({n} positions, like 0.0.0)" if n > 1 else "")
+        )
+    return [int(x) for x in parts]
+
+
+def _merged(
+    app: Any, after: Position, page: int, follow: bool, poll: float, stop: threading.Event
+) -> Iterator[tuple[Position, dict[str, Any]]]:
+    """The feed of a store of partitions: a page of each in turn (see the module doc)."""
+    positions = cursor(app, after)
+    ids = [_CaseIds(p) for p in app.partitions]
+    while not stop.is_set():
+        moved = False
+        for i, part in enumerate(app.partitions):
+            for seen, item in itertools.islice(_scan(part, positions[i], page, ids[i]), page):
+                positions[i], moved = seen, True
+                if item is not None:
+                    yield MergedProjector.cursor(positions), item
+                    if stop.is_set():
+                        return
+        if not moved:
+            if not follow:
+                return
+            stop.wait(poll)
+
+
 def iter_events(
-    app: AfterSales, after: int = 0, page: int = 1000
-) -> Iterator[tuple[int, dict[str, Any]]]:
+    app: AfterSales, after: Position = 0, page: int = 1000
+) -> Iterator[tuple[Any, dict[str, Any]]]:
     """Every case event after position ``after``, in log order.
 
     Yields ``(position, event)`` where ``event`` is the SPEC §4 event dict
@@ -77,22 +129,28 @@ def iter_events(
     the log in pages of ``page`` and stops at the end of what is committed;
     call again with the last position to continue.
     """
-    for position, item in _scan(app, after, page, _CaseIds(app)):
+    if hasattr(app, "partitions"):
+        yield from _merged(app, after, page, False, 0.0, threading.Event())
+        return
+    for position, item in _scan(app, cursor(app, after)[0], page, _CaseIds(app)):
         if item is not None:
             yield position, item
 
 
 def follow(
     app: AfterSales,
-    after: int = 0,
+    after: Position = 0,
     *,
     poll: float = 1.0,
     stop: threading.Event | None = None,
     page: int = 1000,
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Iterator[tuple[Any, dict[str, Any]]]:
     """Like :func:`iter_events`, then keeps polling for new events until ``stop`` is set."""
     stop = stop or threading.Event()
-    position, ids = after, _CaseIds(app)
+    if hasattr(app, "partitions"):
+        yield from _merged(app, after, page, True, poll, stop)
+        return
+    position, ids = cursor(app, after)[0], _CaseIds(app)
     while not stop.is_set():
         for seen, item in _scan(app, position, page, ids):
             position = seen  # resume after it, case event or not

@@ -82,6 +82,17 @@ def _deadlines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _position(text: str) -> int | str:
+    """A feed position: a whole number, or a composite one (``12.0.7``)."""
+    parts = text.split(".")
+    if not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a position is a whole number (or, on a store of partitions, one"
+            " per partition joined by dots, like 12.0.7)"
+        )
+    return int(text) if len(parts) == 1 else text
+
+
 def _events(args: argparse.Namespace) -> int:
     from aftersales_es.audit.feed import follow, iter_events
 
@@ -202,10 +213,11 @@ def _add_events(sub: Any) -> None:
     )
     p.add_argument(
         "--after",
-        type=positive(int, 0, strict=False),
+        type=_position,
         default=0,
         metavar="POSITION",
-        help="last position already handled (default 0)",
+        help="last position already handled (default 0; on a store of partitions,"
+        " the composite position printed, like 12.0.7)",
     )
     p.add_argument("--follow", action="store_true", help="keep polling for new events")
     p.add_argument(

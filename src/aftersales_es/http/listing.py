@@ -53,12 +53,16 @@ def page(
     buyer's pages are filtered through the cases' parties (cached).
     """
     svc.app.projector.catch_up()
+    parts = getattr(svc.app, "partitions", [svc.app])  # a store of partitions: merged
     rows: list[dict[str, Any]] = []
     while True:
         sql, params = _query(principal, f, after)
-        with svc.app.sql.read() as cur:
-            cur.execute(sql, [*params, limit + 1])
-            batch = [dict(zip(COLUMNS, tuple(r), strict=True)) for r in cur.fetchall()]
+        batch = []
+        for part in parts:
+            with part.sql.read() as cur:
+                cur.execute(sql, [*params, limit + 1])
+                batch += [dict(zip(COLUMNS, tuple(r), strict=True)) for r in cur.fetchall()]
+        batch = sorted(batch, key=lambda r: str(r["case_id"]))[: limit + 1]
         if principal.role == "buyer":
             rows += [r for r in batch if svc.parties(r["case_id"])[1] == principal.buyer]
         else:

@@ -49,6 +49,16 @@ def deductions(
     The interval is half-open so that consecutive periods (a day, a month)
     count each deduction exactly once.
     """
+    if hasattr(app, "partitions"):  # a store of partitions: each one's rows, merged
+        rows = [
+            r
+            for part in app.partitions
+            for r in deductions(part, seller=seller, start=start, end=end, reason=reason)
+        ]
+        return sorted(
+            rows,
+            key=lambda r: (utc_key(datetime.fromisoformat(r["at"])), r["case_id"], r["version"]),
+        )
     for name, when in (("from", start), ("to", end)):
         if when is not None and when.tzinfo is None:
             raise InvalidInputError(f"--{name} {when.isoformat()}: needs a timezone offset")
