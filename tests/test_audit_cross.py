@@ -22,6 +22,9 @@ from aftersales_es.engine import AfterSales
 from .test_history import run_path
 from .test_tamper import Rows
 
+#: Tampers with, or decodes, one store's own rows.
+pytestmark = pytest.mark.single_store
+
 
 @pytest.fixture
 def shop(store: str) -> Iterator[AfterSales]:

@@ -27,6 +27,9 @@ from .test_encryption import cipher_env
 from .test_ledger import generated  # noqa: F401  (fixture)
 from .test_versioning import frozen_events
 
+#: Tampers with, or decodes, one store's own rows.
+pytestmark = pytest.mark.single_store
+
 PATHS = ["ks_approved_refund", "km_seller_escalates", "ks_return_not_shipped", "ks_partial_plan"]
 
 

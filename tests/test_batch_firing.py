@@ -92,6 +92,7 @@ class Raced(AfterSales):
         super()._save(*aggregates, reads=reads)
 
 
+@pytest.mark.single_store
 def test_conflict_in_a_batch_writes_nothing_then_each_fires_alone_ks1(store: str) -> None:
     """Given three due KS-1 deadlines fired in one batch, when a seller
     approves C1 between the batch's reads and its write, then the batch

@@ -173,6 +173,7 @@ def test_encrypted_compressed_store_chains_the_stored_bytes(tmp_path: Path) -> N
     app.close()
 
 
+@pytest.mark.single_store
 def test_snapshots_carry_the_head_so_later_events_chain_on(store: str) -> None:
     """Given a case past its snapshot interval, a fresh process loads it from the
     snapshot and writes more events: the chain continues unbroken."""

@@ -29,6 +29,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from eventsourcing.persistence import RecordConflictError
 
 from aftersales_es.domain.errors import CommandRefusedError, ConcurrencyError
@@ -148,6 +149,7 @@ def kind_of(store: str) -> str:
     return "postgres" if store.startswith("postgres") else "sqlite"
 
 
+@pytest.mark.single_store
 def test_conflicting_threads_have_one_winner_per_round(store: str) -> None:
     app = CountingAfterSales(store)
     results: list[list[tuple[str, str]]] = [[] for _ in range(THREAD_ROUNDS)]
@@ -197,6 +199,7 @@ def process_sender(store: str, i: int, rounds: int, barrier: Any, results: Any) 
     results.put((app.version_conflicts, out))
 
 
+@pytest.mark.single_store
 def test_conflicting_processes_have_one_winner_per_round(store: str) -> None:
     app = AfterSales(store)  # creates the tables before the processes start
     ctx = mp.get_context("spawn")

@@ -13,6 +13,8 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from aftersales_es.audit.feed import iter_events
 from aftersales_es.engine import AfterSales
 
@@ -88,6 +90,7 @@ def test_feed_yields_case_events_with_positions_and_case_ids(app: AfterSales) ->
     assert list(iter_events(app, after=positions[0])) == items[1:]  # resumes, case_id known
 
 
+@pytest.mark.single_store
 def test_consumer_resuming_from_its_position_sees_each_event_once_in_order(
     store: str, tmp_path: Path
 ) -> None:

@@ -66,6 +66,9 @@ def generated_store(kind: str, request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module", params=STORE_PARAMS)
 def generated(request: pytest.FixtureRequest) -> str:
     """A store holding the generated cases."""
+    from .conftest import skip_partitioned
+
+    skip_partitioned(request, request.param)
     return generated_store(request.param, request)
 
 

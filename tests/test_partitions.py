@@ -144,7 +144,7 @@ def test_merged_feed_resumes_from_its_composite_cursor(parted: str) -> None:
         cut = everything[7][0]
         rest = list(iter_events(app, after=cut))
         assert [e for _, e in everything[8:]] == [e for _, e in rest]
-        with pytest.raises(InvalidInputError, match="3 positions, like 0.0.0"):
+        with pytest.raises(InvalidInputError, match=r"3 positions, like 0\.0\.0"):
             list(iter_events(app, after="4.2"))
     finally:
         app.close()

@@ -105,6 +105,16 @@ class PartitionedAfterSales:
         return None
 
     @property
+    def key_retention(self) -> Any:
+        """How long idempotency keys are remembered (the same in every partition)."""
+        return self.home.key_retention
+
+    @key_retention.setter
+    def key_retention(self, value: Any) -> None:
+        for part in self.partitions:
+            part.key_retention = value
+
+    @property
     def sql(self) -> Any:
         """The first partition's SQL: where store-wide tables (tokens) live."""
         return self.home.sql
