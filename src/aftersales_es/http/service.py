@@ -174,12 +174,15 @@ def engine_key(principal: Principal, key: str) -> str:
 
 def _first_at(app: AfterSales, key: str) -> datetime | None:
     """When a keyed command was first decided (None: never): a replayed key
-    answers its first outcome, whatever the case's version is now."""
-    try:
-        record: CommandRecord = app.repository.get(key_uuid(key))
-    except AggregateNotFoundError:
-        return None
-    return record.at
+    answers its first outcome, whatever the case's version is now. (A store
+    of partitions keeps the record in its case's partition.)"""
+    for part in getattr(app, "partitions", [app]):
+        try:
+            record: CommandRecord = part.repository.get(key_uuid(key))
+        except AggregateNotFoundError:
+            continue
+        return record.at
+    return None
 
 
 def run_command(
