@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from aftersales_es.adapters.location import location, partition_count, redact
+from aftersales_es.adapters.location import location, partition_count, redact, store_env
 from aftersales_es.adapters.partitions import fix_count, locations, partition_of
 from aftersales_es.app import commands as cmds
 from aftersales_es.app.ports import Row
@@ -65,6 +66,10 @@ class PartitionedAfterSales:
             self.close()
             raise
         self.home = self.partitions[0]
+        self._home_url = locations(where)[0]
+        self._local = threading.local()
+        self._guard = threading.Lock()
+        self._lock_conns: list[Any] = []
         self._found: dict[str, Any] = {}
         self.read_models = MergedReadModels(self.partitions)
         self.deadlines = self.read_models
@@ -128,6 +133,8 @@ class PartitionedAfterSales:
         """Close every partition."""
         for part in self.partitions:
             part.close()
+        for conn in getattr(self, "_lock_conns", []):
+            conn.close()
 
     # -------------------------------------------------------------- orders
     def register_order(self, facts: Mapping[str, Any] | cmds.RegisterOrder) -> Any:
@@ -170,9 +177,28 @@ class PartitionedAfterSales:
 
     @contextmanager
     def _apply_lock(self, case_id: str) -> Iterator[None]:
-        key = partition_of(case_id, 2**31)
-        with self.home.sql.write() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(?, ?)", (APPLY_LOCK, key))
+        # On a connection of this thread's own, outside the partitions'
+        # pools: an apply holds the lock while it takes connections from them.
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            import psycopg
+
+            env = store_env(self._home_url)
+            conn = psycopg.connect(
+                dbname=env["POSTGRES_DBNAME"],
+                host=env["POSTGRES_HOST"],
+                port=env["POSTGRES_PORT"],
+                user=env["POSTGRES_USER"],
+                password=env["POSTGRES_PASSWORD"],
+                autocommit=True,
+            )
+            self._local.conn = conn
+            with self._guard:
+                self._lock_conns.append(conn)
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", (APPLY_LOCK, partition_of(case_id, 2**31))
+            )
             yield
 
     def get_case(self, case_id: str, version: int | None = None) -> Any:
