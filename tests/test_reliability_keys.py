@@ -161,13 +161,12 @@ def sender_process(
 def topic_counts(app: AfterSales) -> Counter[str]:
     """Stored events by class name, read from the notification log in pages."""
     counts: Counter[str] = Counter()
-    start = 1
-    while True:
-        page = app.recorder.select_notifications(start=start, limit=1000)
-        if not page:
-            return counts
-        counts.update(n.topic.rsplit(":", 1)[1] for n in page)
-        start = page[-1].id + 1
+    for one in getattr(app, "partitions", [app]):  # each partition's log
+        start = 1
+        while page := one.recorder.select_notifications(start=start, limit=1000):
+            counts.update(n.topic.rsplit(":", 1)[1] for n in page)
+            start = page[-1].id + 1
+    return counts
 
 
 def kind_of(store: str) -> str:

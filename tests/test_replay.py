@@ -59,7 +59,8 @@ class Story:
             case = self.app.get_case(case_id)
             order_ = self.app.get_order(case.order_id)
             case.fire(Context(order_, self.app.ruleset_of(case)), name=name, due=due)
-            self.app.save(case, order_)
+            holder = self.app.locate(case_id) if hasattr(self.app, "locate") else self.app
+            holder.save(case, order_)
             self.live[case_id] = case
 
 
