@@ -59,10 +59,11 @@ def test_one_firing_failing_in_a_batch_leaves_the_others_fired_once_ks1(
     records: list[dict[str, Any]] = []
     worker = Worker(lost, clock=lambda: t(days=6), log=records.append)
     assert worker.sweep() == 2
-    assert [(r["event"], r["case"]) for r in records] == [
-        ("deadline_fired", "C0"),
-        ("fire_failed", "C1"),
-        ("deadline_fired", "C2"),
+    # (On a store of partitions each partition is swept in turn.)
+    assert sorted((r["case"], r["event"]) for r in records) == [
+        ("C0", "deadline_fired"),
+        ("C1", "fire_failed"),
+        ("C2", "deadline_fired"),
     ]
     assert fired_types(lost, "C1") == ["Applied"]
     again = AfterSales(store)

@@ -58,6 +58,7 @@ def long_case(store: str) -> Iterator[str]:
     yield store
 
 
+@pytest.mark.single_store
 def test_long_case_loads_identically_with_and_without_snapshots(long_case: str) -> None:
     snap, full = AfterSales(long_case), WithoutSnapshots(long_case)
     try:

@@ -23,6 +23,9 @@ from aftersales_es.engine import AfterSales
 
 from .helpers import order, t
 
+#: Edits one store's own rows and anchors one log.
+pytestmark = pytest.mark.single_store
+
 Cur = object
 #: Per aggregate type: (its uuid, a twin of the same type, amount edit, enum edit).
 #: An amount edit is (version, old bytes, new bytes); so is an enum edit.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from uuid import UUID
 
+import pytest
 from eventsourcing.persistence import StoredEvent
 
 from aftersales_es.audit.export import export_lines, mapper, replay
@@ -128,6 +129,7 @@ def frozen_events(uuid: UUID) -> list[StoredEvent]:
     ]
 
 
+@pytest.mark.single_store
 def test_v1_rejection_in_a_stored_history_is_upcast_on_load_ks3(app: AfterSales) -> None:
     app.recorder.insert_events(frozen_events(case_uuid("C1")))
     events = app.case_events("C1")
@@ -155,6 +157,7 @@ def test_v1_rejection_replays_with_no_database() -> None:
     assert events[1].category == "unspecified"  # type: ignore[attr-defined]
 
 
+@pytest.mark.single_store
 def test_new_rejection_is_stored_as_version_3_and_survives_export_ks3(app: AfterSales) -> None:
     order(app)
     app.execute("apply", case="C1", order="O1", at=t(days=3), kind="refund_only", amount="9.00")

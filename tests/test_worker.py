@@ -161,6 +161,7 @@ CRASH_AFTER_COMMIT = """
 """
 
 
+@pytest.mark.single_store
 def test_kill_after_event_commit_before_index_update_fires_once_ks1(store: str) -> None:
     """Given 12 due cases, when the worker (firing batches of 4 per
     transaction) dies right after its second batch is committed (at its 5th
@@ -250,6 +251,7 @@ def test_seller_approve_racing_the_48h_deadline_exactly_one_takes_effect_ks1(
     print(f"\nmanual wins {manual}, auto wins {len(auto)}")
 
 
+@pytest.mark.single_store
 def test_worker_after_30_day_outage_fires_in_due_order_chained_ks4_ks5(app: AfterSales) -> None:
     """Given returns and refunds whose deadlines all passed during a 30-day
     outage, when the worker sweeps, then it fires every overdue deadline in due

@@ -27,6 +27,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -70,6 +71,8 @@ class PartitionedAfterSales:
         self._local = threading.local()
         self._guard = threading.Lock()
         self._lock_conns: list[Any] = []
+        # A store dropped without close() still closes its lock connections.
+        weakref.finalize(self, _close_all, self._lock_conns)
         self._found: dict[str, Any] = {}
         self.read_models = MergedReadModels(self.partitions)
         self.deadlines = self.read_models
@@ -133,8 +136,7 @@ class PartitionedAfterSales:
         """Close every partition."""
         for part in self.partitions:
             part.close()
-        for conn in getattr(self, "_lock_conns", []):
-            conn.close()
+        _close_all(getattr(self, "_lock_conns", []))
 
     # -------------------------------------------------------------- orders
     def register_order(self, facts: Mapping[str, Any] | cmds.RegisterOrder) -> Any:
@@ -327,3 +329,8 @@ class MergedProjector:
 
 def _deadline_order(d: dict[str, Any]) -> tuple[datetime, str, str]:
     return datetime.fromisoformat(d["due"]), d["case_id"], d["name"]
+
+
+def _close_all(connections: list[Any]) -> None:
+    for conn in connections:
+        conn.close()
