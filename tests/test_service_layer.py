@@ -58,12 +58,13 @@ def test_sweep_follows_a_chained_deadline_before_the_rest_of_its_round() -> None
     def rounds() -> Iterator[tuple[datetime, list[Row]]]:
         yield now, sorted(pending, key=lambda r: r[2])
 
-    def fire(row: Row) -> bool:
+    def fire(rows: list[Row]) -> list[bool]:  # one row at a time (a batch of one)
+        row = rows[0]
         del pending[row]
         fired.append(row)
         if row[0] == "A" and row[1] == "x":
             pending[("A", "y", datetime(2026, 1, 3))] = None
-        return True
+        return [True]
 
     def next_due(case_id: str) -> datetime | None:
         return min((r[2] for r in pending if r[0] == case_id), default=None)
@@ -82,9 +83,9 @@ def test_sweep_tries_a_failing_row_once_per_sweep() -> None:
     def rounds() -> Iterator[tuple[datetime, list[Row]]]:
         yield row[2] + timedelta(days=1), [row]
 
-    def fire(r: Row) -> bool:
-        tries.append(r)
-        return False
+    def fire(rows: list[Row]) -> list[bool]:
+        tries.extend(rows)
+        return [False] * len(rows)
 
     assert sweep(rounds, fire, lambda case_id: None) == 0
     assert tries == [row]
