@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from bench import gen
 
+from aftersales_es.app.firing import Outcome
 from aftersales_es.app.sweep import Fired
 from aftersales_es.domain.base import case_uuid
 from aftersales_es.domain.errors import AfterSalesError
@@ -39,11 +40,10 @@ class Logged(ScenarioApp):
         super().__init__("memory")
         self.fired: list[tuple[str, str, datetime]] = []
 
-    def fire(self, case_id: str, name: str, due: datetime) -> Fired | None:
-        result = super().fire(case_id, name, due)
-        if result is not None:
-            self.fired.append((case_id, name, due))
-        return result
+    def fire_batch(self, rows: list[tuple[str, str, datetime]]) -> list[Outcome]:
+        outcomes = super().fire_batch(rows)
+        self.fired += [(f.case_id, f.name, f.due) for f in outcomes if isinstance(f, Fired)]
+        return outcomes
 
 
 def busy_scenario(platform: str, n: int, seed: int) -> Scenario:
