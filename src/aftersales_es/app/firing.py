@@ -19,14 +19,15 @@ own aggregates, and saves every decided firing in one transaction:
 
 Firings keep their due order: a batch never holds two firings on the same
 case or order (cases on one order share its refund total), and it stops
-after a firing that leads to a deadline due before the next row (an
-auto-approve's auto-close); the sweep hands the rest to the next batch,
-after that deadline.
+before the first row due after a deadline that one of its firings led to
+(an auto-approve's auto-close, an arbitration's ship-back); the sweep hands
+the rest to the next batch, after that deadline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -75,9 +76,10 @@ def fire_batch(svc: Firing, rows: Sequence[Row], limit: int = BATCH) -> list[Out
     outcomes: list[Outcome] = []
     decided: list[tuple[int, Row, Case, Any]] = []
     used: set[UUID] = set()
-    for i, row in enumerate(rows):
-        if decided and _leads_before(decided[-1][2], rows[i - 1], row):
-            break  # the last firing led to a deadline due before this row
+    chained: datetime | None = None  # the earliest deadline a firing led to
+    for row in rows:
+        if chained is not None and chained < row[2]:
+            break  # a firing led to a deadline due before this row: it fires first
         case: Case | None = cases.get(case_uuid(row[0]))
         order = None if case is None else orders.get(order_uuid(case.order_id))
         keys = set() if case is None else {case.id, order_uuid(case.order_id)}
@@ -88,6 +90,9 @@ def fire_batch(svc: Firing, rows: Sequence[Row], limit: int = BATCH) -> list[Out
         outcomes.append(outcome)
         if isinstance(outcome, Fired):
             decided.append((len(outcomes) - 1, row, case, order))  # type: ignore[arg-type]
+            pending = case.pending_deadline  # type: ignore[union-attr]
+            if pending is not None and (chained is None or pending.due < chained):
+                chained = pending.due
     if not decided:
         return outcomes
     saved = [a for _, _, case, order in decided for a in (case, order)]
@@ -99,15 +104,6 @@ def fire_batch(svc: Firing, rows: Sequence[Row], limit: int = BATCH) -> list[Out
         return outcomes
     svc._keep(*saved)
     return outcomes
-
-
-def _leads_before(case: Case, fired: Row, row: Row) -> bool:
-    """Whether firing ``fired`` on ``case`` left a deadline due before ``row``
-    (the sweep fires it first: deadlines fire in due order across cases)."""
-    if case.case_id != fired[0]:
-        return False
-    pending = case.pending_deadline
-    return pending is not None and pending.due < row[2]
 
 
 def _decide(svc: Firing, row: Row, case: Case | None, order: Any) -> Outcome:
