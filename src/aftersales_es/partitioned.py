@@ -128,6 +128,11 @@ class PartitionedAfterSales:
         return self.home.sql
 
     @property
+    def blobs(self) -> MergedBlobs:
+        """Attachment bytes: each partition keeps its cases' files."""
+        return MergedBlobs(self.partitions)
+
+    @property
     def mapper(self) -> Any:
         """The partitions' mapper (one configuration for all)."""
         return self.home.mapper
@@ -163,17 +168,25 @@ class PartitionedAfterSales:
 
     # --------------------------------------------------------------- cases
     def execute(
-        self, command: cmds.Command | str, /, *, expected_version: int | None = None, **data: Any
+        self,
+        command: cmds.Command | str,
+        /,
+        *,
+        expected_version: int | None = None,
+        files: Mapping[str, bytes] | None = None,
+        **data: Any,
     ) -> Any:
-        """Run one command in the partition of its case (an ``apply``: of its order)."""
+        """Run one command in the partition of its case (an ``apply``: of its
+        order); its ``files`` go to that partition's blobs."""
         cmd = command if isinstance(command, cmds.Command) else cmds.parse_command(command, data)
+        options = {"expected_version": expected_version, "files": files}
         if not isinstance(cmd, cmds.Apply):
-            return self.locate(cmd.case).execute(cmd, expected_version=expected_version)
+            return self.locate(cmd.case).execute(cmd, **options)
         target = self.partition(cmd.order)
         with self._apply_lock(cmd.case):
             if self._found.get(cmd.case) not in (None, target) or self._probe(cmd.case, target):
                 raise AlreadyExistsError(f"case {cmd.case!r} already exists")
-            case = target.execute(cmd, expected_version=expected_version)
+            case = target.execute(cmd, **options)
         self._found[cmd.case] = target
         return case
 
@@ -265,6 +278,31 @@ class PartitionedAfterSales:
         """The seller deduction ledger of every partition, in time order."""
         rows = [r for p in self.partitions for r in p.deductions(seller)]
         return sorted(rows, key=lambda r: (datetime.fromisoformat(r["at"]), r["case_id"]))
+
+
+class MergedBlobs:
+    """The partitions' blob stores, read as one (a file is found where its case is)."""
+
+    def __init__(self, partitions: list[Any]) -> None:
+        self.partitions = partitions
+        self.where = f"the blobs of {len(partitions)} partitions"
+
+    def get(self, digest: str) -> bytes | None:
+        """A file's bytes, from whichever partition holds it."""
+        for part in self.partitions:
+            data: bytes | None = part.blobs.get(digest)
+            if data is not None:
+                return data
+        return None
+
+    def has(self, digest: str) -> bool:
+        """Whether any partition holds the file."""
+        return any(part.blobs.has(digest) for part in self.partitions)
+
+    def digests(self) -> Iterator[tuple[str, datetime]]:
+        """Every partition's files (digest, when written)."""
+        for part in self.partitions:
+            yield from part.blobs.digests()
 
 
 class MergedReadModels:

@@ -48,8 +48,8 @@ from aftersales_es.domain.rules import RuleSet
 
 if TYPE_CHECKING:
     from aftersales_es.app import commands as cmds
-    from aftersales_es.app.firing import Outcome
     from aftersales_es.app.attachments import Staging
+    from aftersales_es.app.firing import Outcome
 
 __all__ = ["DEFAULT_STORE", "CaseService", "Fired", "store_env"]
 

@@ -74,8 +74,19 @@ def _case_id(app: AfterSales, uuid: UUID, names: dict[UUID, str]) -> str:
 def check(app: AfterSales, case_ids: Sequence[str] = ()) -> list[Finding]:
     """The attachment findings of ``verify``: missing, altered, unreferenced blobs.
 
-    Unreferenced blobs are looked for only when every case is checked.
+    Unreferenced blobs are looked for only when every case is checked. A
+    store of partitions is checked a partition at a time (a case's files
+    live in its partition).
     """
+    if hasattr(app, "partitions"):
+        locate = getattr(app, "locate")  # noqa: B009 (only a store of partitions has it)
+        wanted = [[c for c in case_ids if locate(c) is part] for part in app.partitions]
+        return [
+            f
+            for part, ids in zip(app.partitions, wanted, strict=True)
+            if ids or not case_ids
+            for f in check(part, ids)
+        ]
     cited = citations(app, case_ids)
     names: dict[UUID, str] = {}
     findings = []
@@ -100,6 +111,8 @@ def check(app: AfterSales, case_ids: Sequence[str] = ()) -> list[Finding]:
 
 def collect(app: AfterSales, grace: timedelta, now: datetime | None = None) -> list[str]:
     """Remove the blobs no event cites that were written more than ``grace`` ago."""
+    if hasattr(app, "partitions"):  # each partition's blobs against its own events
+        return [d for part in app.partitions for d in collect(part, grace, now)]
     cited = citations(app)
     cutoff = (now or datetime.now(UTC)) - grace
     removed = []
