@@ -24,6 +24,10 @@ from aftersales_es.http.app import create_app
 from .stores import py_args, spawn
 from .test_payouts import NOW, refunded
 
+#: Drives one store's payout worker and index directly (the CLI's worker runs
+#: one per partition).
+pytestmark = pytest.mark.single_store
+
 SECRET = "s3cret"
 
 

@@ -20,6 +20,10 @@ from aftersales_es.engine import AfterSales
 
 from .helpers import order, refused, t
 
+#: Drives one store's payout worker and index directly (the CLI's worker runs
+#: one per partition).
+pytestmark = pytest.mark.single_store
+
 NOW = t(days=5)
 POLICY = RetryPolicy(max_attempts=4)
 

@@ -295,6 +295,19 @@ class MergedBlobs:
                 return data
         return None
 
+    def put(self, digest: str, data: bytes) -> bool:
+        """Keep a file no case cites yet (in the first partition); whether it was new."""
+        if self.has(digest):
+            return False
+        stored: bool = self.partitions[0].blobs.put(digest, data)
+        return stored
+
+    def delete(self, digest: str) -> None:
+        """Remove a file from every partition that holds it."""
+        for part in self.partitions:
+            if part.blobs.has(digest):
+                part.blobs.delete(digest)
+
     def has(self, digest: str) -> bool:
         """Whether any partition holds the file."""
         return any(part.blobs.has(digest) for part in self.partitions)

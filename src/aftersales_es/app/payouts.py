@@ -88,10 +88,21 @@ class Payouts:
     def get(self, pid: str) -> Payout:
         """The instruction ``pid`` as it is now."""
         try:
-            payout: Payout = self.app.repository.get(payout_uuid(pid), projector_func=fold)
+            payout: Payout = self._holder(pid).repository.get(payout_uuid(pid), projector_func=fold)
         except AggregateNotFoundError:
             raise PayoutNotFoundError(pid) from None
         return payout
+
+    def _holder(self, pid: str) -> Any:
+        """The store that holds ``pid``: on a store of partitions, its case's
+        partition (a payout is saved with the refund that decided it)."""
+        parts = getattr(self.app, "partitions", None)
+        if not parts:
+            return self.app
+        for part in parts:
+            if payout_uuid(pid) in part.repository:
+                return part
+        raise PayoutNotFoundError(pid)
 
     def change(self, pid: str, decide: Callable[[Payout], bool]) -> tuple[Payout, bool]:
         """Run ``decide`` on fresh state and save what it recorded; whether it did."""
@@ -100,7 +111,7 @@ class Payouts:
             if not decide(payout):
                 return payout, False
             try:
-                self.app._save(payout)
+                self._holder(pid)._save(payout)
             except RecordConflictError:
                 continue
             return payout, True

@@ -92,7 +92,11 @@ def _notes(app: AfterSales, topics: list[str], stop: int | None) -> Iterator[Any
 
 
 def reconcile(app: AfterSales, stop: int | None = None) -> Reconciliation:
-    """Refunds decided vs payouts, up to log position ``stop`` (None: all)."""
+    """Refunds decided vs payouts, up to log position ``stop`` (None: all).
+    A store of partitions is reconciled a partition at a time (a payout lives
+    in its case's partition) and the totals added up."""
+    if hasattr(app, "partitions"):
+        return _merged([reconcile(part) for part in app.partitions])
     cases: dict[str, tuple[str, str, str]] = {}  # case uuid -> (case id, seller, currency)
     refunds: dict[tuple[str, int], tuple[Decimal, str, str]] = {}
     positions: dict[tuple[str, int], int] = {}
@@ -156,6 +160,23 @@ def reconcile(app: AfterSales, stop: int | None = None) -> Reconciliation:
                 }
             )
     return report
+
+
+def _merged(parts: list[Reconciliation]) -> Reconciliation:
+    """The reconciliations of a store's partitions as one (totals added up)."""
+    out = Reconciliation()
+    for r in parts:
+        for key, row in r.totals.items():
+            if key not in out.totals:
+                out.totals[key] = dict(row)
+                continue
+            mine = out.totals[key]
+            for column, value in row.items():
+                if column not in ("currency", "seller_id"):
+                    mine[column] += value
+        out.mismatches += r.mismatches
+        out.before_outbox += r.before_outbox
+    return out
 
 
 def audit_mismatches(app: AfterSales, stop: int | None = None) -> list[dict[str, Any]]:

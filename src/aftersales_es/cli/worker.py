@@ -43,9 +43,7 @@ def handle_signals(worker: Worker) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def run(
-    worker: Worker, *, poll: float = 5.0, once: bool = False, payouts: PayoutWorker | None = None
-) -> int:
+def run(worker: Worker, *, poll: float = 5.0, once: bool = False, payouts: Any = None) -> int:
     """Sweep every ``poll`` seconds until stopped, sending due refund payouts
     after each sweep; exit status (0 = clean)."""
     log = worker.log
@@ -92,8 +90,20 @@ def serve(
     handle_signals(worker)
     from aftersales_es.adapters.providers import provider_from_env
 
-    queue = getattr(app, "payout_index", None)
-    payouts = None
-    if queue is not None:
-        payouts = PayoutWorker(app, provider_from_env(), queue, clock=worker.clock, log=json_line)
-    return run(worker, poll=poll, once=once, payouts=payouts)
+    # One payout worker per partition (a payout lives in its case's partition).
+    senders = [
+        PayoutWorker(part, provider_from_env(), queue, clock=worker.clock, log=json_line)
+        for part in getattr(app, "partitions", [app])
+        if (queue := getattr(part, "payout_index", None)) is not None
+    ]
+    return run(worker, poll=poll, once=once, payouts=_Each(senders) if senders else None)
+
+
+class _Each:
+    """Payout workers run one after the other, as one."""
+
+    def __init__(self, workers: list[PayoutWorker]) -> None:
+        self.workers = workers
+
+    def run_once(self) -> int:
+        return sum(w.run_once() for w in self.workers)

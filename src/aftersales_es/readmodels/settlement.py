@@ -44,7 +44,15 @@ def settlement(
             "currency": p["currency"],
             "status": p["status"],
         }
-        for p in app.payout_index.rows(seller=seller, start=start, end=end)
+        # A store of partitions: each partition's payouts, in time order.
+        for p in sorted(
+            (
+                row
+                for part in getattr(app, "partitions", [app])
+                for row in part.payout_index.rows(seller=seller, start=start, end=end)
+            ),
+            key=lambda row: (row["decided_at"], row["case_id"], row["payout_id"]),
+        )
     ]
     sections = {
         "deductions": [r for r in money if r["reason"] not in FREIGHT_KINDS],
