@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
@@ -64,6 +64,13 @@ def is_busy(exc: BaseException) -> bool:
         # A catalogue row: two processes created one table or type at once.
         or ("duplicate key value violates unique constraint" in text and '"pg_' in text)
     )
+
+
+def where(clauses: Iterable[tuple[str, Any]]) -> tuple[str, list[Any]]:
+    """``" AND <clause> AND ..."`` and its parameters, for each ``(clause, value)``
+    whose value is not None: the read models' optional filters, built in one place."""
+    kept = [(clause, value) for clause, value in clauses if value is not None]
+    return "".join(f" AND {clause}" for clause, _ in kept), [value for _, value in kept]
 
 
 def retry_busy(fn: Callable[[], T], *, tries: int = 8, wait: float = 0.05) -> T:

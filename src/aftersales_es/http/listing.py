@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aftersales_es.adapters.sql import where
 from aftersales_es.app.access import Principal
 from aftersales_es.http.service import Service
 from aftersales_es.readmodels.projector import CASE_FIELDS, CASES, DEADLINES, utc_key
@@ -23,20 +24,19 @@ class Filters:
 
 
 def _query(principal: Principal, f: Filters, after: str | None) -> tuple[str, list[Any]]:
-    sql = f"SELECT {', '.join(COLUMNS)} FROM {CASES} c WHERE 1 = 1"
-    params: list[Any] = []
     seller = principal.seller if principal.role == "seller" else f.seller
-    for clause, value in (
-        ("c.state = ?", f.state),
-        ("c.platform = ?", f.platform),
-        ("c.seller_id = ?", seller),
-        ("c.case_id > ?", after),
-        ("c.case_id >= ?", f.q),
-        ("c.case_id < ?", f.q + "\U0010ffff" if f.q else None),
-    ):
-        if value:
-            sql += f" AND {clause}"
-            params.append(value)
+    cond, params = where(
+        (clause, value or None)
+        for clause, value in (
+            ("c.state = ?", f.state),
+            ("c.platform = ?", f.platform),
+            ("c.seller_id = ?", seller),
+            ("c.case_id > ?", after),
+            ("c.case_id >= ?", f.q),
+            ("c.case_id < ?", f.q + "\U0010ffff" if f.q else None),
+        )
+    )
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {CASES} c WHERE 1 = 1{cond}"
     if f.due_before is not None:
         sql += f" AND EXISTS (SELECT 1 FROM {DEADLINES} d WHERE d.case_uuid = c.case_uuid"
         sql += " AND d.due_utc <= ?)"

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from aftersales_es.adapters.sql import SqlStore
+from aftersales_es.adapters.sql import SqlStore, where
 from aftersales_es.domain.errors import InvalidInputError
 from aftersales_es.domain.events import (
     CaseEvent,
@@ -63,17 +63,15 @@ def deductions(
         if when is not None and when.tzinfo is None:
             raise InvalidInputError(f"--{name} {when.isoformat()}: needs a timezone offset")
     app.projector.catch_up()
-    sql = f"SELECT {', '.join(COLUMNS)} FROM {DEDUCTIONS} WHERE 1 = 1"
-    params: list[Any] = []
-    for clause, value in (
-        ("seller_id = ?", seller),
-        ("reason = ?", reason),
-        ("at_utc >= ?", utc_key(start) if start else None),
-        ("at_utc < ?", utc_key(end) if end else None),
-    ):
-        if value is not None:
-            sql += f" AND {clause}"
-            params.append(value)
+    cond, params = where(
+        (
+            ("seller_id = ?", seller),
+            ("reason = ?", reason),
+            ("at_utc >= ?", utc_key(start) if start else None),
+            ("at_utc < ?", utc_key(end) if end else None),
+        )
+    )
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {DEDUCTIONS} WHERE 1 = 1{cond}"
     with app.sql.read() as cur:
         cur.execute(sql + " ORDER BY at_utc, case_id, version", params)
         rows = [dict(zip(COLUMNS, tuple(r), strict=True)) for r in cur.fetchall()]

@@ -16,7 +16,7 @@ from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from aftersales_es.adapters.sql import Cursor, SqlStore
+from aftersales_es.adapters.sql import Cursor, SqlStore, where
 from aftersales_es.domain import payout as po
 from aftersales_es.domain.errors import InvalidInputError
 from aftersales_es.readmodels.projector import utc_key
@@ -173,17 +173,15 @@ class PayoutIndex:
         """Instructions in decision order, filtered; ``stuck``: given up (a person
         must confirm, fail or retry them). ``start``/``end``: decided in [start, end)."""
         self.catch_up()
-        sql = f"SELECT {', '.join(COLUMNS)} FROM {PAYOUTS} WHERE 1 = 1"
-        params: list[Any] = []
-        for clause, value in (
-            ("status = ?", "given_up" if stuck else status),
-            ("seller_id = ?", seller),
-            ("decided_utc >= ?", utc_key(start) if start else None),
-            ("decided_utc < ?", utc_key(end) if end else None),
-        ):
-            if value is not None:
-                sql += f" AND {clause}"
-                params.append(value)
+        cond, params = where(
+            (
+                ("status = ?", "given_up" if stuck else status),
+                ("seller_id = ?", seller),
+                ("decided_utc >= ?", utc_key(start) if start else None),
+                ("decided_utc < ?", utc_key(end) if end else None),
+            )
+        )
+        sql = f"SELECT {', '.join(COLUMNS)} FROM {PAYOUTS} WHERE 1 = 1{cond}"
         with self.sql.read() as cur:
             cur.execute(sql + " ORDER BY decided_utc, payout_id", params)
             found = [dict(zip(COLUMNS, tuple(r), strict=True)) for r in cur.fetchall()]

@@ -17,7 +17,7 @@ from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder
 
-from aftersales_es.adapters.sql import SqlStore, retry_busy
+from aftersales_es.adapters.sql import SqlStore, retry_busy, where
 from aftersales_es.domain.errors import InvalidInputError
 from aftersales_es.readmodels import ledger
 from aftersales_es.readmodels.projector import CASE_FIELDS, CASES, DEADLINES, Projector, utc_key
@@ -154,16 +154,15 @@ class ReadModels:
         """Cases from the read model in case id order, optionally by state,
         platform and order; ``after``/``limit`` page through them."""
         self.projector.catch_up()
-        sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM {CASES} WHERE 1 = 1"
-        params: list[Any] = []
-        for column, value in (("state", state), ("platform", platform), ("order_id", order)):
-            if value:
-                sql += f" AND {column} = ?"
-                params.append(value)
-        if after is not None:
-            sql += " AND case_id > ?"
-            params.append(after)
-        sql += " ORDER BY case_id"
+        cond, params = where(
+            (
+                ("state = ?", state or None),
+                ("platform = ?", platform or None),
+                ("order_id = ?", order or None),
+                ("case_id > ?", after),
+            )
+        )
+        sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM {CASES} WHERE 1 = 1{cond} ORDER BY case_id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
