@@ -33,7 +33,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from aftersales_es.adapters.location import location, partition_count, redact, store_env
+from aftersales_es.adapters.location import (
+    connect_postgres,
+    location,
+    partition_count,
+    redact,
+    store_env,
+)
 from aftersales_es.adapters.partitions import fix_count, locations, partition_of
 from aftersales_es.app import commands as cmds
 from aftersales_es.app.ports import Row
@@ -196,17 +202,7 @@ class PartitionedAfterSales:
         # pools: an apply holds the lock while it takes connections from them.
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            import psycopg
-
-            env = store_env(self._home_url)
-            conn = psycopg.connect(
-                dbname=env["POSTGRES_DBNAME"],
-                host=env["POSTGRES_HOST"],
-                port=env["POSTGRES_PORT"],
-                user=env["POSTGRES_USER"],
-                password=env["POSTGRES_PASSWORD"],
-                autocommit=True,
-            )
+            conn = connect_postgres(store_env(self._home_url), autocommit=True)
             self._local.conn = conn
             with self._guard:
                 self._lock_conns.append(conn)

@@ -17,7 +17,9 @@ import os
 import re
 import stat
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from aftersales_es.domain.errors import AfterSalesError, InvalidInputError
@@ -204,20 +206,30 @@ def _check_sqlite(path: Path, *, must_exist: bool) -> None:
         )
 
 
+def connect_postgres(env: Mapping[str, str], *, autocommit: bool = False) -> Any:
+    """A direct psycopg connection (outside eventsourcing's pools) to the server
+    a store's environment (:func:`store_env`) names, given up after
+    ``CONNECT_TIMEOUT`` seconds."""
+    import psycopg
+
+    return psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        connect_timeout=CONNECT_TIMEOUT,
+        autocommit=autocommit,
+    )
+
+
 def probe_postgres(env: dict[str, str], shown: str) -> None:
     """Connect once, directly, so that the server's own reason is reported
     (the pool would only say it timed out)."""
     import psycopg
 
     try:
-        conn = psycopg.connect(
-            dbname=env["POSTGRES_DBNAME"],
-            host=env["POSTGRES_HOST"],
-            port=env["POSTGRES_PORT"],
-            user=env["POSTGRES_USER"],
-            password=env["POSTGRES_PASSWORD"],
-            connect_timeout=CONNECT_TIMEOUT,
-        )
+        conn = connect_postgres(env)
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split())
         raise StoreUnavailableError(f"store {shown}: cannot connect: {reason}") from None
