@@ -175,3 +175,35 @@ def test_a_case_nobody_acts_on_ends_terminal(
     desk.fire_due(now + FOREVER)
     case = desk.get_case("C1")
     assert case.state in TERMINAL, (case.state, event_types(desk, "C1"))
+
+
+# ------------------------------------------------ each assumption deadline, by id
+@pytest.mark.parametrize(
+    ("platform", "kind", "steps", "rule"),
+    [("kuaishou", "refund_only", [("propose", ARGS["propose"])], "KS-A1"),
+     ("kilimall", "return_refund", [("approve", {}), ("ship_back", BILL)], "KM-A1"),
+     ("kilimall", "exchange", [("approve", {}), ("ship_back", BILL),
+                               ("confirm_receipt", {})], "KM-A3"),
+     ("kilimall", "refund_only", [("reject", {"reason": "worn"})], "KM-A4"),
+     ("kilimall", "refund_only", [("escalate", {"by": "seller"})], "KM-A5")],
+)  # fmt: skip
+def test_silence_fires_the_assumption_deadline_of_the_state_km_a1_a3_a4_a5_ks_a1(
+    platform: str, kind: str, steps: list[tuple[str, dict[str, Any]]], rule: str
+) -> None:
+    # given: a case left waiting in the state the steps lead to
+    desk = Desk()
+    order(desk, platform=platform, currency={"kuaishou": "CNY", "kilimall": "KES"}[platform])
+    desk.execute("apply", case="C1", order="O1", at=APPLIED, kind=kind)
+    at = APPLIED
+    for name, args in steps:
+        at += H
+        desk.execute(name, case="C1", at=at, **args)
+    waiting = desk.get_case("C1")
+    due = waiting.pending_deadline
+    assert due is not None and due.rule == rule, (waiting.state, due)
+    # when: nobody acts before it is due
+    desk.fire_due(due.due)
+    # then: the automatic event cites the rule, stamped with the due instant
+    last = desk.case_events("C1")[-1]
+    assert (last.auto, last.rule, last.at) == (True, rule, due.due)
+    assert desk.get_case("C1").state != waiting.state
