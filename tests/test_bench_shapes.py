@@ -55,7 +55,7 @@ def assert_row_shape(row: Row, *, targeted: bool) -> None:
         (sweep, 1, 1),
         (simulate, 1, 1),
         (http_bench, 2, 2),  # distinct and shared cases, over HTTP vs the Python API
-        (startup, 2, 2),  # --help and show, each against python -c pass
+        (startup, 3, 2),  # --help, show and show by replay, against python -c pass
     ],
     ids=lambda v: getattr(v, "__name__", str(v)).rsplit(".", 1)[-1],
 )

@@ -16,7 +16,9 @@ through eventsourcing's ``APPLICATION_RECORDER_TOPIC`` (see
 
 On SQLite the insert transaction also validates a command's read set
 (``reads={id: version}``): the events go in first, which takes the write
-lock, so no other writer can slip in between the check and the commit.
+lock, so no other writer can slip in between the check and the commit. It
+also writes the views of the cases saved (``views=[ViewRow]``, see
+:mod:`.caseviews`), so a view is never ahead of or behind its events.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import ProgrammingError, RecordConflictError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+
+from aftersales_es.adapters import caseviews
 
 #: One row per stored event: (originator_id, originator_version, digest).
 DIGESTS = "aftersales_digests"
@@ -108,6 +112,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             " originator_version INTEGER NOT NULL, digest TEXT NOT NULL,"
             " PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID",
             f"CREATE TABLE IF NOT EXISTS {CHAIN_META} (name TEXT PRIMARY KEY, value TEXT)",
+            *caseviews.DDL,
         ]
 
     def _insert_events(
@@ -119,4 +124,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         reads: Mapping[UUID, int] | None = kwargs.get("reads")
         if reads:
             check_reads(c, self.events_table_name, reads, sqlite=True)
+        views: Sequence[caseviews.ViewRow] | None = kwargs.get("views")
+        if views:
+            caseviews.write(c, views)
         return ids

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +26,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+from aftersales_es.adapters.caseviews import ViewRow
 from aftersales_es.adapters.chainstore import ChainedEventStore, ChainHeads, fold_stored
 from aftersales_es.adapters.location import DEFAULT_STORE, store_env
 from aftersales_es.adapters.recorders import GENESIS, POSTGRES_TOPIC, SQLITE_TOPIC
@@ -84,18 +85,30 @@ class Stored(Application[UUID]):
         # (whose inserts eventsourcing pipelines) confirms cached versions
         # with one query before the command decides.
         self.verify_at_write = dialect == "sqlite"
+        #: Set by the composition root on SQLite: the view row of an aggregate
+        #: after its new events (``None`` for aggregates without a view),
+        #: written by the recorder in the insert transaction (:mod:`.caseviews`).
+        self.view_rows: Callable[[Any, Sequence[Any]], ViewRow | None] | None = None
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """eventsourcing's ``save``, minus two runtime-Protocol checks per
         aggregate (~30 µs on Python 3.11) that plain aggregates never need."""
         processing = ProcessingEvent[UUID]()
         others = []
+        views = []
         for obj in objs:
             if isinstance(obj, Aggregate):
-                processing.events.extend(obj.collect_events())
+                new = obj.collect_events()
+                processing.events.extend(new)
                 processing.aggregates[obj.id] = obj
+                if self.view_rows is not None and new:
+                    view = self.view_rows(obj, new)
+                    if view is not None:
+                        views.append(view)
             elif obj is not None:
                 others.append(obj)
+        if views:
+            kwargs["views"] = views
         processing.collect_events(*others, chain=self._previous(processing.events), **kwargs)
         recordings = self._record(processing)
         self.chain_heads.fold(r.notification for r in recordings)

@@ -6,7 +6,15 @@ import argparse
 from typing import Any
 
 from aftersales_es.cli import spec
-from aftersales_es.cli.common import add_command, add_yes_no, emit, instant, open_app, positive
+from aftersales_es.cli.common import (
+    add_command,
+    add_yes_no,
+    emit,
+    instant,
+    open_app,
+    positive,
+    stored_view,
+)
 from aftersales_es.cli.render import render_table
 
 CASE_LIST_COLUMNS = (
@@ -24,12 +32,9 @@ CASE_LIST_COLUMNS = (
 # ------------------------------------------------------------------ a case
 def case_view(app: Any, case: Any) -> dict[str, Any]:
     """A case for output: its fields, events, and what can happen next."""
-    from aftersales_es.domain.next_actions import next_actions
-    from aftersales_es.readmodels.views import case_dict
+    from aftersales_es.readmodels.views import case_view as view
 
-    view = case_dict(case, app.case_events(case.case_id))
-    view["next"] = next_actions(case, app.ruleset_of(case)).as_dict()
-    return view
+    return view(case, app.case_events(case.case_id), app.ruleset_of(case))
 
 
 def case_text(view: dict[str, Any]) -> str:
@@ -100,8 +105,11 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    app = open_app(args)
-    emit(args, case_view(app, app.get_case(args.case)), case_text)
+    view = stored_view(args.store, args.case)
+    if view is None:
+        app = open_app(args)
+        view = case_view(app, app.get_case(args.case))
+    emit(args, view, case_text)
     return 0
 
 

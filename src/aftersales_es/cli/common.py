@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -164,7 +165,32 @@ def open_app(args: argparse.Namespace) -> Any:
     from aftersales_es.engine import AfterSales
 
     check_location(args.store, must_exist=not getattr(args, "writes", True))
-    return AfterSales(args.store)
+    return AfterSales(args.store, env=views_env())
+
+
+def views_env() -> dict[str, str]:
+    """The engine environment of the command line: its commands keep each
+    case's view, so a later ``show`` reads it instead of loading the domain
+    (``AFTERSALES_CASE_VIEWS=0`` turns that off)."""
+    from aftersales_es.engine import CASE_VIEWS
+
+    return {CASE_VIEWS: os.environ.get(CASE_VIEWS, "1")}
+
+
+def stored_view(store: str | None, case_id: str) -> dict[str, Any] | None:
+    """The view of a case as its last save stored it, when the store is a
+    SQLite file that has a current one (:mod:`aftersales_es.adapters.caseviews`):
+    read without loading the domain, so ``show`` starts fast. ``None``: replay."""
+    from aftersales_es.adapters import caseviews
+    from aftersales_es.adapters.location import check_location, location, store_env
+
+    env = store_env(location(store))
+    name = env.get("SQLITE_DBNAME", "file:")
+    if env["PERSISTENCE_MODULE"] != "eventsourcing.sqlite" or name.startswith("file:"):
+        return None
+    check_location(store, must_exist=True)
+    view: dict[str, Any] | None = caseviews.read(name, case_id)
+    return view
 
 
 def plain(value: Any) -> Any:

@@ -28,6 +28,7 @@ from aftersales_es.cli.common import (
     instant,
     open_app,
     positive,
+    views_env,
     writable_folder,
 )
 from aftersales_es.cli.render import progress, render_table
@@ -70,7 +71,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     store = args.store if args.store is not None else "demo.db"
     check_location(store, must_exist=False)
-    app = AfterSales(store, rulesets=demo_rulesets())
+    app = AfterSales(store, rulesets=demo_rulesets(), env=views_env())
     if not args.force and not is_empty(app):
         raise InvalidInputError(
             f"demo: store {location(store)} already holds data, and the demo's final sweep"

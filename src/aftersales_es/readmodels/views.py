@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from aftersales_es.adapters.caseviews import ViewRow
 from aftersales_es.domain.case import Case
 from aftersales_es.domain.events import CaseEvent
+from aftersales_es.domain.next_actions import next_actions
+from aftersales_es.domain.rules import RuleSet
 
 _SKIP = {"originator_id", "originator_version", "timestamp", "originator_topic", "at"}
 #: Line, fee and evidence fields left out at their defaults, so cases without
@@ -73,3 +77,24 @@ def case_dict(case: Case, events: list[CaseEvent] | None = None) -> dict[str, An
     if events is not None:
         out["events"] = [event_dict(e) for e in events]
     return out
+
+
+def case_view(case: Case, events: Sequence[CaseEvent], rules: RuleSet) -> dict[str, Any]:
+    """A case for output: :func:`case_dict` with its events, then what can
+    happen next (``"next"``), as ``show`` prints it and the stored view holds it."""
+    view = case_dict(case, list(events))
+    view["next"] = next_actions(case, rules).as_dict()
+    return view
+
+
+def view_row(case: Case, new: Sequence[CaseEvent], rules: RuleSet) -> ViewRow:
+    """What a save of ``case`` with its ``new`` events writes as its stored
+    view: the same parts :func:`case_view` gives, split into head and rows."""
+    return ViewRow(
+        case.case_id,
+        case.id.hex,
+        case.version,
+        case_dict(case),
+        next_actions(case, rules).as_dict(),
+        [(e.originator_version, event_dict(e)) for e in new],
+    )
