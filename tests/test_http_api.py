@@ -138,6 +138,13 @@ def test_openapi_lists_every_command_and_the_docs(world: World) -> None:
         assert f"/cases/{{case_id}}/{name}" in spec["paths"]
     assert "RejectBody" in spec["components"]["schemas"]
     assert world.client.get("/docs").status_code == 200
+    # the path and the two headers a command route reads are documented
+    params = spec["paths"]["/cases/{case_id}/approve"]["post"]["parameters"]
+    assert {(p["in"], p["name"]) for p in params} == {
+        ("path", "case_id"),
+        ("header", "Idempotency-Key"),
+        ("header", "If-Match"),
+    }
 
 
 def test_case_list_cursor_pages_and_filters(world: World) -> None:

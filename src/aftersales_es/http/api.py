@@ -10,7 +10,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, create_model
 from pydantic.json_schema import models_json_schema
-from starlette.concurrency import run_in_threadpool
 
 from aftersales_es.app import access
 from aftersales_es.app import commands as cmds
@@ -84,17 +83,16 @@ def _command_route(name: str, cls: type[cmds.Command]) -> type[BaseModel]:
     # The body is read and validated here, not by a FastAPI body parameter:
     # one pydantic validation from the raw bytes on the hot path, and the
     # same route takes a form with files (the OpenAPI body is declared below).
-    async def send(
-        case_id: str,
-        request: Request,
-        idempotency_key: KeyHeader = None,
-        if_match: MatchHeader = None,
-    ) -> Response:
+    # Path and headers are read from the request too: FastAPI's parameter
+    # resolution cost more per command than the rest of the route (they are
+    # declared for the OpenAPI document below).
+    async def send(request: Request) -> Response:
         who = await principal(request)
         fields, new = await uploads.read_body(request, Body, structured)
         svc = service_of(request)
-        headers = (idempotency_key, if_match)
-        body, tag = await run_in_threadpool(_send, svc, who, case_id, name, fields, new, headers)
+        case_id = request.path_params["case_id"]
+        headers = (request.headers.get("idempotency-key"), request.headers.get("if-match"))
+        body, tag = await svc.run_write(_send, svc, who, case_id, name, fields, new, headers)
         return Response(body, media_type="application/json", headers={"ETag": tag})
 
     send.__doc__ = f"Send `{name}` to the case. {cls.__doc__ or ''}".strip()
@@ -111,12 +109,24 @@ def _command_route(name: str, cls: type[cmds.Command]) -> type[BaseModel]:
         name=name,
         summary=name,
         tags=["commands"],
-        openapi_extra={"requestBody": {"required": True, "content": content}},
+        openapi_extra={
+            "parameters": COMMAND_PARAMETERS,
+            "requestBody": {"required": True, "content": content},
+        },
     )
     return Body
 
 
 REF = "#/components/schemas/"
+_TEXT = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+#: What a command route reads besides its body, as FastAPI would declare it.
+COMMAND_PARAMETERS = [
+    {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}},
+    {"name": "Idempotency-Key", "in": "header", "required": False, "schema": _TEXT,
+     "description": "a retry with the same key and body answers the first outcome"},
+    {"name": "If-Match", "in": "header", "required": False, "schema": _TEXT,
+     "description": "the case's ETag (its version): 412 when the case has moved on"},
+]  # fmt: skip
 BODIES = [_command_route(_name, _cls) for _name, _cls in cmds.COMMANDS.items()]
 
 
