@@ -9,9 +9,12 @@ import time
 from pathlib import Path
 
 import anyio
+import pytest
 
 from aftersales_es.app.tokens import Tokens
+from aftersales_es.cli.main import main
 from aftersales_es.engine import AfterSales
+from aftersales_es.http.app import create_app
 from aftersales_es.http.service import COMMAND_THREADS, Service
 
 
@@ -71,3 +74,25 @@ def test_writes_never_exceed_the_command_threads_and_leave_the_loop_free(
     assert peak[0] == 1
     assert threading.get_ident() not in threads
     assert ticks >= 10
+
+
+def test_serve_command_threads_reach_the_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: AFTERSALES_COMMAND_THREADS as `serve --command-threads 3` sets it
+    monkeypatch.setenv("AFTERSALES_COMMAND_THREADS", "3")
+    # when
+    asgi = create_app(tmp_path / "s.db")
+    # then: the service runs three commands at once
+    assert asgi.app.state.service.command_threads == 3
+
+
+def test_serve_refuses_zero_command_threads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # when
+    with pytest.raises(SystemExit) as stop:
+        main(["--store", str(tmp_path / "s.db"), "serve", "--command-threads", "0"])
+    # then: a usage error naming the option, nothing served
+    assert stop.value.code == 2
+    assert "--command-threads" in capsys.readouterr().err

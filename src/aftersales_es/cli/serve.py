@@ -9,6 +9,9 @@ from typing import Any
 from aftersales_es.cli.common import add_command, positive
 from aftersales_es.domain.errors import InvalidInputError
 
+#: How many commands a server process runs at once (``serve --command-threads``).
+COMMAND_THREADS_ENV = "AFTERSALES_COMMAND_THREADS"
+
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
@@ -25,6 +28,8 @@ def _serve(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": args.log_level}
     # Below info the access log is never shown: don't format a line per request.
     options["access_log"] = args.log_level == "info"
+    if args.command_threads:  # read by create_app in each worker process
+        os.environ[COMMAND_THREADS_ENV] = str(args.command_threads)
     if args.workers <= 1:
         uvicorn.run(create_app(args.store), workers=1, **options)
         return 0
@@ -56,6 +61,14 @@ def register(sub: Any) -> None:
         type=positive(int, 1, strict=False),
         default=1,
         help="server processes sharing the port, each with its own application (default 1)",
+    )
+    p.add_argument(
+        "--command-threads",
+        type=positive(int, 1, strict=False),
+        default=None,
+        metavar="N",
+        help="commands each process runs at once (default: 2 on SQLite, whose writers take"
+        " turns; 10 on PostgreSQL)",
     )
     p.add_argument(
         "--log-level",

@@ -36,11 +36,14 @@ def create_app(
     max_body: int = MAX_BODY,
     max_upload: int = MAX_UPLOAD,
     timeout: float = TIMEOUT,
+    command_threads: int | None = None,
 ) -> Any:
     """The service on ``store`` (or on an open application ``app``), as an ASGI app.
 
     OpenAPI is at ``/openapi.json``, the interactive docs at ``/docs`` (their
     page loads Swagger UI from a CDN; the console loads nothing from outside).
+    ``command_threads``: commands run at once (default ``$AFTERSALES_COMMAND_THREADS``,
+    else by store kind: :data:`~aftersales_es.http.service.COMMAND_THREADS`).
     """
     engine = app or AfterSales(store, settings=settings)
     fast = FastAPI(
@@ -49,7 +52,9 @@ def create_app(
         version="0.1.0",
         redoc_url=None,
     )
-    fast.state.service = Service(engine, Tokens(engine.sql))
+    if command_threads is None:
+        command_threads = int(os.environ.get("AFTERSALES_COMMAND_THREADS") or 0)
+    fast.state.service = Service(engine, Tokens(engine.sql), command_threads)
     problems.install(fast, html=console.error_page)
     fast.include_router(api.router)
     fast.include_router(feed.router)
