@@ -13,7 +13,7 @@ import pytest
 from aftersales_es.adapters.providers import FakeProvider
 from aftersales_es.app.payouts import Payouts, PayoutWorker
 from aftersales_es.audit.check import audit
-from aftersales_es.audit.payouts import reconcile
+from aftersales_es.audit.payouts import named, reconcile
 from aftersales_es.domain.errors import CommandRefusedError
 from aftersales_es.domain.payout import Payout, PayoutError, PayoutNotFoundError, RetryPolicy
 from aftersales_es.engine import AfterSales
@@ -237,3 +237,20 @@ def test_reconcile_names_a_refund_without_payout(store: str, without_outbox: Non
     assert (m["case_id"], m["version"]) == ("C1", 3)
     assert m["problem"] == "refund decided without a payout"
     app.close()
+
+
+def test_streamed_reconciliation_totals_equal_the_named_ones_per_status(app: AfterSales) -> None:
+    # given: four refunds of two sellers whose payouts end given up, failed
+    # once and scheduled again, and paid (twice)
+    pids = [refunded(app, f"C{i}", f"O{i}", seller=f"S{i % 2}") for i in range(4)]
+    worker(app, FakeProvider(faults=["decline", "500"]), [NOW]).run_once()
+    statuses = sorted(Payouts(app).get(pid).status for pid in pids)
+    assert statuses == ["given_up", "pending", "succeeded", "succeeded"]
+    # when: the streamed check runs, and the one that reads both sides whole
+    streamed, whole = reconcile(app).as_dict(), named(app).as_dict()
+    # then: clean, with the same totals per currency and seller, group by group
+    assert streamed["clean"] and whole["clean"]
+    assert streamed == whole
+    paid = sum((r["paid"] for r in streamed["totals"]), Decimal(0))
+    failed = sum((r["failed"] for r in streamed["totals"]), Decimal(0))
+    assert (paid, failed) == (Decimal("240.00"), Decimal("120.00"))

@@ -49,6 +49,17 @@ class Other(Protocol):
     def row(self, raw: Any, version: int, topic: str, state: bytes) -> None: ...
 
 
+class Fanout:
+    """Several takers of other aggregates' rows in the one scan, by topic."""
+
+    def __init__(self, *takers: Other) -> None:
+        self.by_topic = {topic: t for t in takers for topic in t.topics}
+        self.topics = frozenset(self.by_topic)
+
+    def row(self, raw: Any, version: int, topic: str, state: bytes) -> None:
+        self.by_topic[topic].row(raw, version, topic, state)
+
+
 #: Case events read per query (keyset paging: each page is a fresh index seek).
 PAGE = 1000
 Progress = Callable[[int, int], None]

@@ -11,6 +11,16 @@ read from the event log (cases' ``Applied`` for their seller and currency,
 ``Refunded``, and every payout event), never from the read models, so the
 report re-derives what the payout index shows. ``aftersales audit`` includes
 the mismatches.
+
+The two sides arrive in different orders (cases by case id, payouts by
+payout id), so the check streams: :class:`PayoutSide` takes the payout
+events in the audit's one scan of the log and each case as it is derived,
+adds each refund decision's fact to a multiset hash and takes each
+instruction's away, and keeps only the totals. A zero sum means every
+refund has its one instruction and there is no other; memory does not grow
+with the store. Only when the sum is off (a mismatch, or a store with
+refunds from before payouts existed) does :func:`reconcile` read both sides
+into memory to name each case and instruction.
 """
 
 from __future__ import annotations
@@ -20,6 +30,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from aftersales_es.audit.bulk import Derived, derive
+from aftersales_es.audit.reconcile import decoder
 from aftersales_es.domain import events as ev
 from aftersales_es.domain import payout as po
 
@@ -42,6 +54,17 @@ _PAYOUT_TOPICS = [
 PAGE = 1000
 #: Payout statuses as the reconciliation groups them.
 BUCKET = {"succeeded": "paid", "given_up": "failed"}
+#: The group a payout is in after each of its events (``Payout``'s statuses
+#: through :data:`BUCKET`); a ``PayoutFailed`` changes no status.
+AFTER = {
+    "PayoutInstructed": "pending",
+    "PayoutSent": "pending",
+    "PayoutAccepted": "pending",
+    "PayoutRetryScheduled": "pending",
+    "PayoutSucceeded": "paid",
+    "PayoutGivenUp": "failed",
+}
+_MASK = (1 << 64) - 1
 
 
 @dataclass
@@ -80,6 +103,64 @@ class Reconciliation:
         }
 
 
+class PayoutSide:
+    """Both sides of the reconciliation as one scan passes them: payout events
+    (:attr:`topics`, through :meth:`row`, in key order) and cases (through
+    :meth:`case`). Keeps the totals and a multiset hash, nothing per case."""
+
+    topics = frozenset(_PAYOUT_TOPICS)
+
+    def __init__(self, app: AfterSales) -> None:
+        self.decode = decoder(app)
+        self.report = Reconciliation()
+        self.sum = 0
+        self._raw: Any = None
+        self._fields: dict[str, Any] | None = None
+        self._group = "pending"
+
+    def row(self, raw: Any, version: int, topic: str, state: bytes) -> None:
+        """One payout event (each payout's events arrive together, in version order)."""
+        if raw != self._raw:
+            self._close()
+            self._raw, self._fields, self._group = raw, None, "pending"
+        name = topic.rpartition(":")[2]
+        if name == "PayoutInstructed":
+            self._fields = self.decode(state)
+        self._group = AFTER.get(name, self._group)
+
+    def _close(self) -> None:
+        f = self._fields
+        if f is None:
+            return
+        amount = Decimal(_amount(f["amount"]))
+        self.report.add(f["currency"], f["seller_id"], self._group, amount)
+        self.report.totals[(f["currency"], f["seller_id"])]["payouts"] += 1
+        fact = (f["case_id"], int(f["refund_version"]), amount, f["currency"])
+        self.sum = (self.sum - hash(fact)) & _MASK
+        self._fields = None
+
+    def case(self, d: Derived) -> None:
+        """One case: each refund it decided (a positive amount) wants one instruction."""
+        case_id, seller, currency = d.row[0], d.row[2], d.row[8]
+        if case_id is None:
+            return
+        for version, _, amount, *_ in d.refunds:
+            value = Decimal(_amount(amount))
+            if value > 0:
+                self.report.add(currency, seller, "decided", value)
+                self.report.totals[(currency, seller)]["refunds"] += 1
+                self.sum = (self.sum + hash((case_id, int(version), value, currency))) & _MASK
+
+    def clean(self) -> bool:
+        """True once the scan is over if the two sides match exactly."""
+        self._close()
+        return self.sum == 0
+
+
+def _amount(value: Any) -> str:
+    return str(value["_data_"] if isinstance(value, dict) else value)
+
+
 def _notes(app: AfterSales, topics: list[str], stop: int | None) -> Iterator[Any]:
     start = 1
     while True:
@@ -96,7 +177,18 @@ def reconcile(app: AfterSales, stop: int | None = None) -> Reconciliation:
     A store of partitions is reconciled a partition at a time (a payout lives
     in its case's partition) and the totals added up."""
     if hasattr(app, "partitions"):
-        return _merged([reconcile(part) for part in app.partitions])
+        return _merged([reconcile(part, stop) for part in app.partitions])
+    side = PayoutSide(app)
+    with app.sql.read() as cur:
+        end = stop if stop is not None else int(app.recorder.max_notification_id() or 0)
+        for d in derive(app, cur, end, others=side):
+            side.case(d)
+    return side.report if side.clean() else named(app, stop)
+
+
+def named(app: AfterSales, stop: int | None = None) -> Reconciliation:
+    """:func:`reconcile` with both sides read into memory, to name every
+    mismatch: what the streaming check does when its sum is off."""
     cases: dict[str, tuple[str, str, str]] = {}  # case uuid -> (case id, seller, currency)
     refunds: dict[tuple[str, int], tuple[Decimal, str, str]] = {}
     positions: dict[tuple[str, int], int] = {}
@@ -180,7 +272,7 @@ def _merged(parts: list[Reconciliation]) -> Reconciliation:
 
 
 def audit_mismatches(app: AfterSales, stop: int | None = None) -> list[dict[str, Any]]:
-    """The reconciliation's mismatches in the audit's shape (table ``payouts``)."""
+    """The reconciliation's named mismatches in the audit's shape (table ``payouts``)."""
     return [
         {
             "table": "payouts",
@@ -191,5 +283,5 @@ def audit_mismatches(app: AfterSales, stop: int | None = None) -> list[dict[str,
             "found": m.get("payout", m["payout_id"]),
             "expected": m.get("refund", ""),
         }
-        for m in reconcile(app, stop).mismatches
+        for m in named(app, stop).mismatches
     ]

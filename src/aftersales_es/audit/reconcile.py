@@ -90,7 +90,7 @@ class Sides:
         return {b for b, s in enumerate(self.sums) if s}
 
 
-def _decoder(app: AfterSales) -> Callable[[bytes], dict[str, Any]]:
+def decoder(app: AfterSales) -> Callable[[bytes], dict[str, Any]]:
     """Stored state -> its JSON fields (decrypted and decompressed first if sealed).
     Older class versions need no upcasting here: absent fields read as defaults."""
     mapper = app.mapper
@@ -124,7 +124,7 @@ class Orders:
     def __init__(self, app: AfterSales, sides: Sides, report: list[dict[str, Any]]) -> None:
         self.sides = sides
         self.report = report
-        self.decode = _decoder(app)
+        self.decode = decoder(app)
         self.fold: _Order | None = None
         self.key: Any = None
 
