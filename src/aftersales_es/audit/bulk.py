@@ -131,6 +131,8 @@ class Derived:
     ruleset: str = ""  #: the digest of the rule set the case was applied under
     #: (version, field, found, expected) where an event disagrees with itself
     problems: list[tuple[Any, ...]] = field(default_factory=list)
+    #: each refund's position in the log, by version
+    refunded_at: dict[int, int] = field(default_factory=dict)
 
 
 def deadline_key(deadlines: list[Data]) -> str:
@@ -146,7 +148,7 @@ class _Fold:
     """One case's columns, event by event: later events change only what they carry."""
 
     __slots__ = ("cols", "deductions", "events", "last_at", "pending", "problems", "raw",
-                 "refunds", "ruleset", "state", "version")  # fmt: skip
+                 "refunded_at", "refunds", "ruleset", "state", "version")  # fmt: skip
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
@@ -161,6 +163,7 @@ class _Fold:
         self.pending: list[Data] = []
         self.events = 0
         self.refunds: list[tuple[Any, ...]] = []
+        self.refunded_at: dict[int, int] = {}
         self.ruleset = ""
         self.problems: list[tuple[Any, ...]] = []
 
@@ -208,7 +211,7 @@ class _Fold:
         deductions = [(*d[:5], utc(d[5]), *d[5:]) for d in self.deductions]
         pending = deadline_key(self.pending) if self.pending else "[]"
         return Derived(key, row, deductions, pending, self.events, self.refunds, self.ruleset,
-                       self.problems)  # fmt: skip
+                       self.problems, self.refunded_at)  # fmt: skip
 
 
 class _Decoder:
@@ -241,14 +244,14 @@ class _Decoder:
 def _pages(
     app: AfterSales, cur: Cursor, stop: int, topics: Sequence[str] = ()
 ) -> Iterator[list[Any]]:
-    """Pages of (originator_id, version, topic, state) of the case events (and of
+    """Pages of (originator_id, version, topic, state, position) of the case events (and of
     ``topics``) up to log position ``stop``, in primary-key order (keyset paging
     on the key): one scan of the table, whatever else it holds."""
     table = app.recorder.events_table_name  # type: ignore[attr-defined]
     position = "notification_id" if app.sql.dialect == "postgres" else "rowid"
     also = f" OR topic IN ({', '.join('?' * len(topics))})" if topics else ""
     sql = (
-        f"SELECT originator_id, originator_version, topic, state FROM {table}"
+        f"SELECT originator_id, originator_version, topic, state, {position} FROM {table}"
         f" WHERE (topic LIKE ? ESCAPE '!'{also}) AND {position} <= ?"
     )
     order = " ORDER BY originator_id, originator_version LIMIT ?"
@@ -298,7 +301,7 @@ def derive(
     fold: _Fold | None = None
     topics = others.topics if others is not None else frozenset()
     for rows in _pages(app, cur, stop, sorted(topics)):
-        for raw, version, topic, state in rows:
+        for raw, version, topic, state, position in rows:
             if topic in topics:
                 others.row(raw, version, topic, state)  # type: ignore[union-attr]
                 done -= 1
@@ -311,6 +314,8 @@ def derive(
                     yield fold.done()
                 fold = _Fold(raw)
             fold.add(version, *decoded)
+            if decoded[0] == "Refunded":
+                fold.refunded_at[version] = position
         done += len(rows)
         if progress is not None:
             progress(min(done, total), total)

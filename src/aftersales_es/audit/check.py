@@ -266,7 +266,7 @@ def audit(app: AfterSales, progress: Progress | None = None) -> Report:
         check = _Check(cur, report)
         sides, used = Sides(), dict[str, str]()
         orders = Orders(app, sides, report.mismatches)
-        payouts = PayoutSide(app)
+        payouts = PayoutSide(app, cur, report.position)
         both = Fanout(orders, payouts)
         for derived in derive(app, cur, report.position, progress, others=both):
             check.case(derived)

@@ -110,9 +110,10 @@ class PayoutSide:
 
     topics = frozenset(_PAYOUT_TOPICS)
 
-    def __init__(self, app: AfterSales) -> None:
+    def __init__(self, app: AfterSales, cur: Any, stop: int) -> None:
         self.decode = decoder(app)
         self.report = Reconciliation()
+        self.first = _first_instruction(app, cur, stop)
         self.sum = 0
         self._raw: Any = None
         self._fields: dict[str, Any] | None = None
@@ -146,15 +147,31 @@ class PayoutSide:
             return
         for version, _, amount, *_ in d.refunds:
             value = Decimal(_amount(amount))
-            if value > 0:
-                self.report.add(currency, seller, "decided", value)
-                self.report.totals[(currency, seller)]["refunds"] += 1
+            if value <= 0:
+                continue
+            self.report.add(currency, seller, "decided", value)
+            self.report.totals[(currency, seller)]["refunds"] += 1
+            if self.first is None or d.refunded_at[version] < self.first:
+                self.report.before_outbox += 1  # decided before instructions were kept
+            else:
                 self.sum = (self.sum + hash((case_id, int(version), value, currency))) & _MASK
 
     def clean(self) -> bool:
         """True once the scan is over if the two sides match exactly."""
         self._close()
         return self.sum == 0
+
+
+def _first_instruction(app: AfterSales, cur: Any, stop: int) -> int | None:
+    """The log position of the first payout instruction up to ``stop``, if any."""
+    table = app.recorder.events_table_name  # type: ignore[attr-defined]
+    position = "notification_id" if app.sql.dialect == "postgres" else "rowid"
+    cur.execute(
+        f"SELECT MIN({position}) FROM {table} WHERE topic = ? AND {position} <= ?",
+        (_PAYOUT_TOPICS[0], stop),
+    )
+    row = cur.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def _amount(value: Any) -> str:
@@ -178,9 +195,9 @@ def reconcile(app: AfterSales, stop: int | None = None) -> Reconciliation:
     in its case's partition) and the totals added up."""
     if hasattr(app, "partitions"):
         return _merged([reconcile(part, stop) for part in app.partitions])
-    side = PayoutSide(app)
     with app.sql.read() as cur:
         end = stop if stop is not None else int(app.recorder.max_notification_id() or 0)
+        side = PayoutSide(app, cur, end)
         for d in derive(app, cur, end, others=side):
             side.case(d)
     return side.report if side.clean() else named(app, stop)
