@@ -3,9 +3,11 @@
 ``aftersales show`` prints a case's fields, what can happen next and its
 events. Computing that needs the domain (the event classes, the rule-set
 models, the statechart), whose import alone takes several times longer than
-the query. So on SQLite the application computes the view when it saves a
-case (:attr:`~aftersales_es.adapters.storage.Stored.view_rows`) and the
-recorder writes it **in the insert transaction** of the case's new events:
+the query. So on a SQLite file whose application asks for it (the command
+line does; ``AFTERSALES_CASE_VIEWS``, see :func:`aftersales_es.engine.keeps_views`)
+the application computes the view when it saves a case
+(:attr:`~aftersales_es.adapters.storage.Stored.view_rows`) and the recorder
+writes it **in the insert transaction** of the case's new events:
 one head row per case (its fields and what can happen next, replaced) and
 one row per event (appended). :func:`read` gives the view back with nothing
 but ``sqlite3`` and ``json``.
