@@ -194,7 +194,7 @@ def reconcile(app: AfterSales, stop: int | None = None) -> Reconciliation:
     A store of partitions is reconciled a partition at a time (a payout lives
     in its case's partition) and the totals added up."""
     if hasattr(app, "partitions"):
-        return _merged([reconcile(part, stop) for part in app.partitions])
+        return _merged([reconcile(part) for part in app.partitions])
     with app.sql.read() as cur:
         end = stop if stop is not None else int(app.recorder.max_notification_id() or 0)
         side = PayoutSide(app, cur, end)
