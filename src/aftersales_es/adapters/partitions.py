@@ -24,7 +24,12 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from aftersales_es.adapters.location import StoreLocationError, partition_count, redact
+from aftersales_es.adapters.location import (
+    StoreLocationError,
+    connect_postgres,
+    partition_count,
+    redact,
+)
 
 #: Where a partitioned store records its partition count (in its base schema).
 RECORD = "aftersales_partitions"
@@ -77,7 +82,6 @@ def fix_count(where: str, n: int) -> None:
     """Record ``n`` in the base schema if the store is new; refuse, with one
     line, a store recorded with another count or holding a store without
     partitions. One short transaction on a connection of its own."""
-    import psycopg
     from psycopg import sql
 
     from aftersales_es.adapters.location import probe_postgres, store_env
@@ -87,13 +91,7 @@ def fix_count(where: str, n: int) -> None:
     probe_postgres(env, redact(where))  # the server's own reason if it cannot connect
     shown = redact(where)
     record = sql.Identifier(schema, RECORD)
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"],
-    ) as conn:
+    with connect_postgres(env) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (0x70617274,))  # "part"
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         conn.execute(
@@ -105,7 +103,7 @@ def fix_count(where: str, n: int) -> None:
         found = row.fetchone()
         if found is None:
             events = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".aftersales_events',))
-            if events.fetchone()[0] is not None:  # type: ignore[index]
+            if events.fetchone()[0] is not None:
                 raise StoreLocationError(
                     f"store {shown}: schema {schema} holds a store without partitions;"
                     " open it without partitions="
